@@ -1,0 +1,66 @@
+"""Every field rdm reads, with its meaning, unit and paper symbol. Other configs override.
+
+Not run directly: configs/global.py trains θ_D, configs/xiph_beta.py adapts it to one video.
+"""
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.job = 'adapt'  # 'train_global' (learn θ_D on photos) or 'adapt' (the paper: finetune on a video)
+  c.seed = 0  # PRNG seed for initialisation, noise and crops
+
+  c.model = ml_collections.ConfigDict()
+  c.model.N = 64  # channels of g_a/g_s hidden layers and of z (paper scale: 128)
+  c.model.M = 96  # channels of y (paper scale: 192)
+
+  c.quantization = ml_collections.ConfigDict()
+  c.quantization.rate = 'noise'  # proxy for round() in R: 'noise' (U(-½,½)) or 'ste'
+  c.quantization.decoder = 'ste'  # proxy for round() on the decoder input: 'ste' or 'noise'
+
+  c.loss = ml_collections.ConfigDict()
+  c.loss.beta = 128.0  # β in L = D + β·R, D = MSE on 0–255, R in bits per pixel
+
+  c.train = ml_collections.ConfigDict()  # global training on photos
+  c.train.photos = 'data/photos/train'  # folder of training photos (scripts/gather_photos.py)
+  c.train.eval_photos = 'data/photos/eval'  # held-out photos, full images, rounded latents
+  c.train.short_side = 512  # photos are downscaled so min(H, W) is this many pixels
+  c.train.crop = 128  # random square crop side, pixels
+  c.train.batch_size = 8  # crops per step, over all devices
+  c.train.steps = 3000  # total optimizer steps
+  c.train.lr = 3e-4  # peak Adam learning rate
+  c.train.end_lr = 1e-5  # learning rate at the last step (cosine decay)
+  c.train.warmup_steps = 100  # linear warm-up from 0 to lr
+  c.train.grad_clip = 1.0  # global gradient-norm clip
+  c.train.init_from = ''  # checkpoint dir or shipped model name to start from (β ladder)
+  c.train.log_every = 25  # steps between metric lines
+  c.train.checkpoint_every = 200  # steps between orbax checkpoints
+  c.train.eval_every = 1000  # steps between held-out evaluations (0: only at the end)
+
+  c.data = ml_collections.ConfigDict()  # adaptation data
+  c.data.video = 'bikes'  # video file, or a bundled clip: 'bikes', 'carphone'
+  c.data.fps = 2.0  # I-frame sampling rate, frames per second (paper: 2)
+  c.data.max_frames = 0  # keep only the first this many I-frames (0: all)
+
+  c.global_model = 'msh-n64-beta128'  # shipped θ_D the job starts from (models/)
+
+  c.adapt = ml_collections.ConfigDict()
+  c.adapt.mode = 'full'  # 'none', 'latents', 'encoder' or 'full' (paper)
+  c.adapt.groups = 'g_s,h_s,prior_z'  # receiver-side groups in δ (comma separated prefixes)
+  c.adapt.t = 0.005  # t: quantization bin width of δ
+  c.adapt.alpha = 1000.0  # α: spike weight of the spike-and-slab prior
+  c.adapt.sigma_slab = 0.05  # σ_slab: std of the slab; σ_spike = t/6
+  c.adapt.model_rate = True  # include M in the loss (RQ2 ablation: False)
+  c.adapt.quantize_aware = True  # train with δ̂ (False: train δ, quantize at the end; RQ2)
+  c.adapt.steps = 300  # finetuning steps
+  c.adapt.lr = 1e-4  # Adam learning rate for δ (and for y, z in 'latents' mode)
+  c.adapt.batch_size = 4  # crops (or frames) per step
+  c.adapt.crop = 128  # crop side in pixels; 0 trains on full frames
+  c.adapt.checkpoint_every = 100  # steps between finetuning checkpoints
+  c.adapt.log_every = 25  # steps between metric lines
+  return c
+
+
+def get_hyper(hyper):
+  """β ladder: the sweep that gives an RD curve."""
+  return hyper.product([hyper.sweep('config.loss.beta', [32.0, 64.0, 128.0, 256.0, 512.0])])

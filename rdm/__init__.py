@@ -1,0 +1,1 @@
+"""rdm: instance-adaptive neural compression (van Rozendaal, Huijben, Cohen, ICLR 2021)."""

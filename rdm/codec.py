@@ -1,0 +1,114 @@
+"""Command line codec.
+
+  python -m rdm.codec compress INPUT... -o OUT.rdm [--model NAME] [--adapt full --beta 128]
+  python -m rdm.codec decompress OUT.rdm -o DIR
+  python -m rdm.codec info OUT.rdm [--original INPUT...]
+
+INPUT: PNG/JPEG images, or one video file (or a bundled clip name: bikes, carphone) whose
+I-frames are taken at --fps. A bad stream exits with status 2 and a message naming the problem.
+"""
+import argparse
+import pathlib
+import sys
+
+import numpy as np
+
+from rdm import container
+from rdm import data
+
+
+def read_inputs(inputs: list[str], fps: float) -> np.ndarray:
+  """Images (same size) or one video → [T, H, W, 3] uint8."""
+  if len(inputs) == 1 and pathlib.Path(inputs[0]).suffix.lower() not in data.IMAGE_SUFFIXES:
+    return data.read_iframes(inputs[0], fps)
+  images = [data.load_image(p) for p in inputs]
+  if len({im.shape for im in images}) > 1:
+    raise data.InputError('images of different sizes: compress them into separate streams')
+  return np.stack(images)
+
+
+def adapt_config(args):
+  from rdm import zoo
+  sys.path.insert(0, str(zoo.MODELS_DIR.parent))  # configs/ lives beside models/ in the repo
+  from configs import xiph_beta
+  config = xiph_beta.get_config()
+  with config.unlocked():
+    config.global_model = args.model
+    config.adapt.mode = args.adapt
+    config.loss.beta = args.beta
+    config.adapt.steps = args.steps
+  return config
+
+
+def compress(args) -> None:
+  import tempfile
+  from rdm import job, stream
+  frames = read_inputs(args.inputs, args.fps)
+  with tempfile.TemporaryDirectory() as work:
+    encoded, _ = job.adapt_and_encode(adapt_config(args), frames, pathlib.Path(work))
+  stream.write_atomic(args.output, encoded.data)
+  r = job.summarize(frames, encoded, encoded.x_hat)
+  print(f'{args.output}: {len(frames)} frame(s), {r["bytes"]} bytes, {r["bpp_total"]:.4f} bpp '
+        f'(estimate {r["estimated_bpp_latent"] + r["estimated_bpp_model"]:.4f}), '
+        f'PSNR {r["psnr"]:.2f} dB')
+
+
+def decompress(args) -> None:
+  from rdm import stream
+  frames = stream.decode(pathlib.Path(args.input).read_bytes())
+  out = pathlib.Path(args.output)
+  out.mkdir(parents=True, exist_ok=True)
+  for i, x in enumerate(frames):
+    data.save_png(out / f'frame_{i:04d}.png', x)
+  print(f'{len(frames)} frame(s) → {out}')
+
+
+def info(args) -> None:
+  from rdm import baselines, zoo
+  raw = pathlib.Path(args.input).read_bytes()
+  s = container.read(raw)
+  pixels = sum(f.height * f.width for f in s.frames)
+  try:
+    model = zoo.find_by_hash(s.model_id)
+  except zoo.ModelError:
+    model = 'unknown to this installation'
+  print(f'{args.input}: format v{container.VERSION}, {len(raw)} bytes, {len(s.frames)} frame(s), '
+        f'{pixels} pixels')
+  print(f'global model: {s.model_id[:16]}… ({model})')
+  for part, size in s.section_sizes().items():
+    print(f'  {part:<8}{size:>10} bytes {8 * size:>11} bits {8 * size / pixels:>9.4f} bpp')
+  print(f'  {"total":<8}{len(raw):>10} bytes {8 * len(raw):>11} bits {8 * len(raw) / pixels:>9.4f} bpp')
+  if args.original:
+    from rdm import stream
+    print(f'PSNR {baselines.mean_psnr(read_inputs(args.original, args.fps), stream.decode(raw)):.2f} dB')
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(prog='python -m rdm.codec', description=__doc__.split('\n')[0])
+  sub = parser.add_subparsers(dest='command', required=True)
+  c = sub.add_parser('compress')
+  c.add_argument('inputs', nargs='+')
+  c.add_argument('-o', '--output', required=True)
+  c.add_argument('--model', default='msh-n64-beta128')
+  c.add_argument('--adapt', default='none', choices=('none', 'latents', 'encoder', 'full'))
+  c.add_argument('--beta', type=float, default=128.0)
+  c.add_argument('--steps', type=int, default=300)
+  c.add_argument('--fps', type=float, default=2.0)
+  d = sub.add_parser('decompress')
+  d.add_argument('input')
+  d.add_argument('-o', '--output', required=True)
+  i = sub.add_parser('info')
+  i.add_argument('input')
+  i.add_argument('--original', nargs='+')
+  i.add_argument('--fps', type=float, default=2.0)
+  args = parser.parse_args(argv)
+  try:
+    {'compress': compress, 'decompress': decompress, 'info': info}[args.command](args)
+  except (container.FormatError, data.InputError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

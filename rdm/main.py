@@ -1,0 +1,31 @@
+"""rdm entry point: python -m rdm.main --config=configs/xiph_beta.py --workdir=DIR."""
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+config_flags.DEFINE_config_file('config', None, 'Path to a configs/*.py file.', lock_config=True)
+flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and results.')
+flags.mark_flags_as_required(['config', 'workdir'])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  config = FLAGS.config
+  logging.info('devices: %s', jax.local_devices())
+  logging.info('config:\n%s', config)
+  if config.job == 'train_global':
+    from rdm import train
+    train.train_and_evaluate(config, FLAGS.workdir)
+  elif config.job == 'adapt':
+    from rdm import job
+    job.run(config, FLAGS.workdir)
+  else:
+    raise app.UsageError(f'config.job must be train_global or adapt, not {config.job!r}')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,208 @@
+"""Mean-scale hyperprior (Minnen, Ballé, Toderici 2018, without the context model).
+
+Flax modules here only declare parameters and shapes. The codec itself is a set of pure functions
+of (params, x, rng), where params = {'g_a', 'g_s', 'h_a', 'h_s', 'prior_z'}: that grouping is what
+the model update δ addresses (the receiver holds g_s, h_s and prior_z).
+"""
+import dataclasses
+import functools
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from rdm import entropy_models
+from rdm import quantization
+
+Params = Any
+PAD_MULTIPLE = 64  # g_a downsamples by 16 and h_a by 4 more
+RECEIVER_GROUPS = ('g_s', 'h_s', 'prior_z')
+SENDER_GROUPS = ('g_a', 'h_a')
+_PEDESTAL = 2.0 ** -36  # GDN reparameterisation offset (Ballé 2018): keeps gradients alive near 0
+
+
+class GDN(nn.Module):
+  """Generalized divisive normalization (Ballé et al. 2016); inverse=True gives IGDN."""
+  inverse: bool = False
+  beta_min: float = 1e-6
+  gamma_init: float = 0.1
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    c = x.shape[-1]
+    beta_p = self.param('beta', lambda _, s: jnp.sqrt(jnp.ones(s) + _PEDESTAL), (c,))
+    gamma_p = self.param(
+        'gamma', lambda _, s: jnp.sqrt(self.gamma_init * jnp.eye(s[0]) + _PEDESTAL), (c, c))
+    beta = jnp.maximum(beta_p, (self.beta_min + _PEDESTAL) ** 0.5) ** 2 - _PEDESTAL
+    gamma = jnp.maximum(gamma_p, _PEDESTAL ** 0.5) ** 2 - _PEDESTAL
+    norm = beta + jnp.einsum('...j,ij->...i', x * x, gamma)
+    return x * jnp.sqrt(norm) if self.inverse else x * jax.lax.rsqrt(norm)
+
+
+def _conv(features: int, kernel: int = 5, stride: int = 2, name: str | None = None) -> nn.Conv:
+  return nn.Conv(features, (kernel, kernel), (stride, stride), padding='SAME', name=name)
+
+
+def _deconv(features: int, kernel: int = 5, stride: int = 2) -> nn.ConvTranspose:
+  return nn.ConvTranspose(features, (kernel, kernel), (stride, stride), padding='SAME')
+
+
+class AnalysisTransform(nn.Module):
+  """g_a: image in [0, 1] → y, 16× downsampled, M channels."""
+  N: int
+  M: int
+
+  @nn.compact
+  def __call__(self, x):
+    for _ in range(3):
+      x = GDN()(_conv(self.N)(x))
+    return _conv(self.M)(x)
+
+
+class SynthesisTransform(nn.Module):
+  """g_s: ŷ → image in [0, 1] (unclipped)."""
+  N: int
+
+  @nn.compact
+  def __call__(self, y_hat):
+    x = y_hat
+    for _ in range(3):
+      x = GDN(inverse=True)(_deconv(self.N)(x))
+    return _deconv(3)(x)
+
+
+class HyperAnalysis(nn.Module):
+  """h_a: y → z, 4× downsampled."""
+  N: int
+
+  @nn.compact
+  def __call__(self, y):
+    z = nn.leaky_relu(_conv(self.N, 3, 1)(y))
+    z = nn.leaky_relu(_conv(self.N)(z))
+    return _conv(self.N)(z)
+
+
+class HyperSynthesis(nn.Module):
+  """h_s: ẑ → (mu, raw log-scale) for y."""
+  M: int
+
+  @nn.compact
+  def __call__(self, z_hat):
+    h = nn.leaky_relu(_deconv(self.M)(z_hat))
+    h = nn.leaky_relu(_deconv(self.M * 3 // 2)(h))
+    h = _conv(self.M * 2, 3, 1)(h)
+    return jnp.split(h, 2, axis=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+  """Static shape of a model: the modules whose parameters live in `params[group]`."""
+  N: int
+  M: int
+
+  @functools.cached_property
+  def modules(self) -> dict[str, nn.Module]:
+    return {
+        'g_a': AnalysisTransform(self.N, self.M),
+        'g_s': SynthesisTransform(self.N),
+        'h_a': HyperAnalysis(self.N),
+        'h_s': HyperSynthesis(self.M),
+        'prior_z': entropy_models.FactorizedPrior(self.N),
+    }
+
+  def apply(self, group: str, params: Params, *args):
+    return self.modules[group].apply({'params': params[group]}, *args)
+
+
+def init_params(arch: Architecture, rng: jax.Array) -> Params:
+  """Random θ for every group, from a 64×64 dummy image."""
+  keys = dict(zip(arch.modules, jax.random.split(rng, len(arch.modules))))
+  x = jnp.zeros((1, PAD_MULTIPLE, PAD_MULTIPLE, 3))
+  y = jnp.zeros((1, 4, 4, arch.M))
+  z = jnp.zeros((1, 1, 1, arch.N))
+  inputs = {'g_a': x, 'g_s': y, 'h_a': y, 'h_s': z, 'prior_z': z}
+  return {g: m.init(keys[g], inputs[g])['params'] for g, m in arch.modules.items()}
+
+
+def pad_to_multiple(x: jax.Array, multiple: int = PAD_MULTIPLE) -> jax.Array:
+  """Edge-pads H and W of [B, H, W, C] up to a multiple (cropped again after decoding)."""
+  h, w = x.shape[1:3]
+  pad = ((0, 0), (0, -h % multiple), (0, -w % multiple), (0, 0))
+  return jnp.pad(x, pad, mode='edge')
+
+
+def sigma_from_raw(raw: jax.Array) -> jax.Array:
+  """σ = exp(raw) kept inside the range the Gaussian scale table covers."""
+  return jnp.clip(jnp.exp(raw), entropy_models.SCALE_BOUND, entropy_models.SCALE_MAX)
+
+
+@flax.struct.dataclass
+class HyperLatents:
+  z_hat: jax.Array  # [B, h/64, w/64, N]
+  mu: jax.Array  # [B, h/16, w/16, M]
+  sigma: jax.Array  # [B, h/16, w/16, M]
+
+
+def hyper_decode(arch: Architecture, params: Params, z_hat: jax.Array) -> HyperLatents:
+  """ẑ → the Gaussian parameters of y (shared by the encoder and the decoder)."""
+  mu, raw = arch.apply('h_s', params, z_hat)
+  return HyperLatents(z_hat, mu, sigma_from_raw(raw))
+
+
+def synthesize(arch: Architecture, params: Params, y_hat: jax.Array, height: int, width: int):
+  """ŷ → reconstruction on the 0–255 scale, cropped to the original size (not clipped)."""
+  return 255.0 * arch.apply('g_s', params, y_hat)[:, :height, :width]
+
+
+@flax.struct.dataclass
+class Forward:
+  x_hat: jax.Array  # [B, H, W, 3] on 0–255
+  y: jax.Array  # [B, h, w, M] analysis output
+  y_hat: jax.Array  # [B, h, w, M] what the decoder saw
+  bits_y: jax.Array  # [] total over the batch
+  bits_z: jax.Array  # []
+  z: jax.Array  # [B, h/4, w/4, N]
+
+
+def analyze(arch: Architecture, params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """x on 0–255, any H×W → (y, z) of the padded image."""
+  y = arch.apply('g_a', params, pad_to_multiple(x) / 255.0)
+  return y, arch.apply('h_a', params, y)
+
+
+def forward_from_latents(arch: Architecture, params: Params, y: jax.Array, z: jax.Array,
+                         height: int, width: int, rng: jax.Array | None,
+                         rate_mode: str, decoder_mode: str) -> Forward:
+  """Everything after the encoders: quantize, price and decode given latents (y, z).
+
+  rate_mode/decoder_mode: 'noise' or 'ste' for training, 'round' for evaluation.
+  """
+  rng_z, rng_y, rng_d = jax.random.split(rng, 3) if rng is not None else (None,) * 3
+  z_tilde = quantization.quantize_proxy(z, 0.0, rate_mode, rng_z)
+  # The hyper-decoder always sees the rounded ẑ the receiver will have (straight-through).
+  z_hat = quantization.ste_round(z) if rate_mode != 'round' else z_tilde
+  hyper = hyper_decode(arch, params, z_hat)
+  y_tilde = quantization.quantize_proxy(y, hyper.mu, rate_mode, rng_y)
+  y_hat = quantization.quantize_proxy(y, hyper.mu, decoder_mode, rng_d)
+  likelihood_z = entropy_models.factorized_likelihood(
+      arch.modules['prior_z'], params['prior_z'], z_tilde)
+  likelihood_y = entropy_models.gaussian_likelihood(y_tilde, hyper.mu, hyper.sigma)
+  return Forward(
+      x_hat=synthesize(arch, params, y_hat, height, width),
+      y=y, y_hat=y_hat, z=z,
+      bits_y=entropy_models.bits(likelihood_y),
+      bits_z=entropy_models.bits(likelihood_z))
+
+
+def forward(arch: Architecture, params: Params, x: jax.Array, rng: jax.Array | None,
+            rate_mode: str = 'noise', decoder_mode: str = 'ste') -> Forward:
+  """The whole codec on a batch x [B, H, W, 3] (0–255)."""
+  y, z = analyze(arch, params, x)
+  return forward_from_latents(arch, params, y, z, x.shape[1], x.shape[2], rng,
+                              rate_mode, decoder_mode)
+
+
+def parameter_count(params: Params) -> int:
+  return sum(p.size for p in jax.tree_util.tree_leaves(params))

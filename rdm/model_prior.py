@@ -1,0 +1,74 @@
+"""The spike-and-slab prior on the model update δ (van Rozendaal et al. 2021, §3.2).
+
+p(δ) = [N(δ; 0, σ_slab²) + α·N(δ; 0, σ_spike²)] / (1 + α),  σ_spike = t/6.
+A quantized update δ̂ = k·t costs −log2 of the prior's mass on its bin [(k−½)t, (k+½)t]: the
+spike puts almost all mass on k = 0, so unchanged parameters are nearly free, while the slab
+keeps larger updates affordable.
+"""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import special
+
+MASS_BOUND = 1e-12  # keeps −log2 finite far in the tails
+TAIL_SLABS = 5.0  # the coding table spans ±ceil(5 σ_slab / t) bins; beyond: escape code
+
+
+@dataclasses.dataclass(frozen=True)
+class SpikeSlab:
+  t: float  # bin width of δ̂
+  alpha: float  # α, spike weight
+  sigma_slab: float  # σ_slab
+
+  def __post_init__(self):
+    # The stream carries t, α, σ_slab as float32: snap them here so that sender and receiver
+    # build the very same coding table.
+    for field in ('t', 'alpha', 'sigma_slab'):
+      object.__setattr__(self, field, float(np.float32(getattr(self, field))))
+    if not self.t > 0:
+      raise ValueError(f'adapt.t must be > 0, got {self.t}')
+    if not self.alpha >= 0:
+      raise ValueError(f'adapt.alpha must be >= 0, got {self.alpha}')
+    if not self.sigma_slab > 0:
+      raise ValueError(f'adapt.sigma_slab must be > 0, got {self.sigma_slab}')
+
+  @property
+  def sigma_spike(self) -> float:
+    return self.t / 6.0
+
+  @property
+  def half_width(self) -> int:
+    """Bins on each side of 0 that the coding table covers."""
+    return max(1, int(np.ceil(TAIL_SLABS * self.sigma_slab / self.t)))
+
+
+def _gaussian_bin_mass(center, half_bin, sigma, ndtr):
+  # Mass of N(0, σ²) on [c − h, c + h], evaluated on the side where the CDF is small.
+  c = abs(center) if isinstance(center, np.ndarray) else jnp.abs(center)
+  return ndtr((half_bin - c) / sigma) - ndtr((-half_bin - c) / sigma)
+
+
+def bin_mass(prior: SpikeSlab, delta_hat: jax.Array) -> jax.Array:
+  """P(bin of δ̂) under the prior, differentiable in δ̂ (for M in the loss)."""
+  ndtr = jax.scipy.special.ndtr
+  half = prior.t / 2
+  slab = _gaussian_bin_mass(delta_hat, half, prior.sigma_slab, ndtr)
+  spike = _gaussian_bin_mass(delta_hat, half, prior.sigma_spike, ndtr)
+  return jnp.maximum((slab + prior.alpha * spike) / (1 + prior.alpha), MASS_BOUND)
+
+
+def update_bits(prior: SpikeSlab, delta_hat) -> jax.Array:
+  """M before normalisation: −Σ log2 P(δ̂) over every leaf of a pytree of quantized updates."""
+  leaves = jax.tree_util.tree_leaves(delta_hat)
+  return sum(-jnp.sum(jnp.log2(bin_mass(prior, leaf))) for leaf in leaves)
+
+
+def bin_pmf(prior: SpikeSlab) -> np.ndarray:
+  """P(k) for k = −K..K in float64: the coding table's row (the rest is the escape mass)."""
+  k = np.arange(-prior.half_width, prior.half_width + 1, dtype=np.float64)
+  half = prior.t / 2
+  slab = _gaussian_bin_mass(k * prior.t, half, prior.sigma_slab, special.ndtr)
+  spike = _gaussian_bin_mass(k * prior.t, half, prior.sigma_spike, special.ndtr)
+  return (slab + prior.alpha * spike) / (1 + prior.alpha)

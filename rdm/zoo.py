@@ -1,0 +1,109 @@
+"""Shipped global models θ_D: models/<name>/{params.msgpack, manifest.json}.
+
+The model id written into every bitstream is params_hash(θ_D), so a receiver can only decode
+with exactly the parameters the sender used.
+"""
+import hashlib
+import json
+import os
+import pathlib
+from typing import Any
+
+import flax.serialization
+import jax
+import numpy as np
+
+from rdm import model
+
+# RDM_MODELS points a run (or a test) at another folder of models.
+MODELS_DIR = pathlib.Path(os.environ.get(
+    'RDM_MODELS', pathlib.Path(__file__).resolve().parent.parent / 'models'))
+
+
+class ModelError(ValueError):
+  """A global model that is missing, corrupt or not the one expected."""
+
+
+def params_hash(params: Any) -> str:
+  """sha256 over every leaf's path, dtype, shape and little-endian bytes, in sorted path order."""
+  h = hashlib.sha256()
+  leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+  for path, leaf in sorted(leaves, key=lambda kv: jax.tree_util.keystr(kv[0])):
+    a = np.ascontiguousarray(np.asarray(leaf))
+    h.update(f'{jax.tree_util.keystr(path)}|{a.dtype.str}|{a.shape}|'.encode())
+    h.update(a.astype(a.dtype.newbyteorder('<')).tobytes())
+  return h.hexdigest()
+
+
+def available() -> list[str]:
+  return sorted(p.parent.name for p in MODELS_DIR.glob('*/manifest.json'))
+
+
+def manifest(name: str) -> dict:
+  path = MODELS_DIR / name / 'manifest.json'
+  if not path.is_file():
+    raise ModelError(f'no shipped global model {name!r}; available: {", ".join(available())}')
+  return json.loads(path.read_text())
+
+
+def architecture(name: str) -> model.Architecture:
+  m = manifest(name)
+  return model.Architecture(m['config']['model']['N'], m['config']['model']['M'])
+
+
+def load_global_model(name: str) -> tuple[model.Architecture, Any, dict]:
+  """(architecture, θ_D, manifest) of a shipped model, its hash checked."""
+  m = manifest(name)
+  arch = architecture(name)
+  path = MODELS_DIR / name / 'params.msgpack'
+  if not path.is_file():
+    raise ModelError(f'{name}: {path} is missing')
+  template = model.init_params(arch, jax.random.PRNGKey(0))
+  try:
+    params = flax.serialization.from_bytes(template, path.read_bytes())
+  except Exception as e:  # msgpack raises several unrelated types on corrupt input
+    raise ModelError(f'{name}: {path} is not a valid parameter file ({e})') from e
+  digest = params_hash(params)
+  if digest != m['sha256']:
+    raise ModelError(f'{name}: parameter hash {digest[:16]}… does not match the manifest\'s '
+                     f'{m["sha256"][:16]}… (file corrupt or replaced)')
+  if not all(np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(params)):
+    raise ModelError(f'{name}: parameters contain NaN or Inf')
+  return arch, params, m
+
+
+def find_by_hash(digest: str) -> str:
+  """Name of the shipped model whose id is digest."""
+  for name in available():
+    if manifest(name)['sha256'] == digest:
+      return name
+  raise ModelError(f'no shipped global model has id {digest[:16]}…; the stream was made with '
+                   'another θ_D')
+
+
+def load_params(source: str, arch: model.Architecture) -> Any:
+  """θ from a shipped model name or from a training workdir's latest checkpoint."""
+  path = pathlib.Path(source)
+  if (path / 'checkpoints').is_dir():
+    from rdm import checkpoint  # a training workdir: its latest TrainState's params
+    mgr = checkpoint.manager(path / 'checkpoints')
+    if mgr.latest_step() is None:
+      raise ModelError(f'{source}: no checkpoint to start from')
+    # Untyped restore gives the saved nested dict; from_state_dict checks it against arch.
+    saved = mgr.restore(mgr.latest_step())
+    template = model.init_params(arch, jax.random.PRNGKey(0))
+    return flax.serialization.from_state_dict(template, saved['params'])
+  loaded_arch, params, _ = load_global_model(source)
+  if loaded_arch != arch:
+    raise ModelError(f'{source} is {loaded_arch}, the config asks for {arch}')
+  return params
+
+
+def save_global_model(name: str, params: Any, info: dict) -> dict:
+  """Write models/<name>/ with a manifest whose sha256 is the model id."""
+  folder = MODELS_DIR / name
+  folder.mkdir(parents=True, exist_ok=True)
+  (folder / 'params.msgpack').write_bytes(flax.serialization.to_bytes(params))
+  m = {**info, 'name': name, 'sha256': params_hash(params)}
+  (folder / 'manifest.json').write_text(json.dumps(m, indent=2, sort_keys=True) + '\n')
+  return m

@@ -1,0 +1,61 @@
+"""Ship a trained θ_D: models/<name>/{params.msgpack, manifest.json} with its measured RD.
+
+    python scripts/export_model.py --workdir runs/global-b128 --name msh-n64-beta128 \
+        --command "python -m rdm.main --config=configs/global.py --workdir=runs/global-b128 ..."
+
+The manifest records the config, data, steps and wall time of the run, the parameter hash (the
+model id in bitstreams), and RD from real bytes on the held-out photos and on the bundled clips'
+2 fps I-frames.
+"""
+import argparse
+import json
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from rdm import baselines, data, job, model, stream, train, zoo  # noqa: E402
+
+
+def measure(name: str, frames: np.ndarray) -> dict:
+  encoded = stream.encode_frames(name, frames)
+  r = job.summarize(frames, encoded, encoded.x_hat)
+  return {k: r[k] for k in ('bpp_total', 'bpp_latent', 'psnr', 'estimated_bpp_latent')}
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--workdir', required=True)
+  parser.add_argument('--name', required=True)
+  parser.add_argument('--command', required=True, help='the command(s) that trained it')
+  args = parser.parse_args()
+  workdir = pathlib.Path(args.workdir)
+  lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  train_lines = [l for l in lines if 'train_loss' in l]
+  config = json.loads((workdir / 'config.json').read_text())
+  arch = model.Architecture(config['model']['N'], config['model']['M'])
+  params = zoo.load_params(str(workdir), arch)
+  info = {
+      'config': config, 'command': args.command,
+      'training_data': 'scripts/gather_photos.py (32 Debian wallpaper photographs), '
+                       f'short side {config["train"]["short_side"]}, {config["train"]["crop"]}² crops',
+      'steps': train_lines[-1]['step'],
+      'wall_s_last_sitting': train_lines[-1]['wall_s'],
+      'parameters': model.parameter_count(params),
+  }
+  zoo.save_global_model(args.name, params, info)
+  photos = data.load_photo_folder(config['train']['eval_photos'], config['train']['short_side'],
+                                  64)
+  rd = {'heldout_photos': measure(args.name, train.center_crops(photos, 512).astype(np.uint8))}
+  for clip in data.BUNDLED_CLIPS:
+    rd[pathlib.Path(clip).stem] = measure(args.name, data.read_iframes(clip))
+  info['rd_real_bytes'] = rd
+  m = zoo.save_global_model(args.name, params, info)
+  print(json.dumps({k: m[k] for k in ('name', 'sha256', 'steps', 'rd_real_bytes')}, indent=1))
+
+
+if __name__ == '__main__':
+  main()
