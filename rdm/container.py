@@ -86,10 +86,10 @@ def read(data: bytes) -> Stream:
   """Parse and validate a whole .rdm stream (header, lengths, every CRC)."""
   if not data:
     raise FormatError('empty input: not an .rdm stream')
+  if data[:len(MAGIC)] != MAGIC[:len(data)]:
+    raise FormatError(f'not an .rdm stream (starts with {data[:4]!r}, expected {MAGIC!r})')
   r = _Reader(data)
   magic, version, model_id, count = r.take(_HEAD, 'header')
-  if magic != MAGIC:
-    raise FormatError(f'not an .rdm stream (magic {magic!r}, expected {MAGIC!r})')
   if version > VERSION:
     raise FormatError(f'format version {version} is newer than this rdm reads ({VERSION}); '
                       'upgrade rdm')

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # TensorFlow's CUDA probing is noise here
 import tensorflow as tf  # noqa: E402
 import tensorflow_compression_ops as tfc_ops  # noqa: E402
 

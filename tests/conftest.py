@@ -1,0 +1,51 @@
+"""Shared fixtures: a tiny architecture, tiny shipped models in a temp folder, real frames."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from rdm import data, model, zoo
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TINY = model.Architecture(N=8, M=8)
+
+
+@pytest.fixture(scope='session')
+def tiny_arch():
+  return TINY
+
+
+@pytest.fixture(scope='session')
+def tiny_models(tmp_path_factory):
+  """Folder with shipped-format models 'tiny-a' and 'tiny-b' (random θ, seeds 0 and 1)."""
+  folder = tmp_path_factory.mktemp('models')
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setattr(zoo, 'MODELS_DIR', folder)
+    for seed, name in enumerate(('tiny-a', 'tiny-b')):
+      params = model.init_params(TINY, jax.random.PRNGKey(seed))
+      zoo.save_global_model(name, params, {'config': {'model': {'N': TINY.N, 'M': TINY.M}}})
+  return folder
+
+
+@pytest.fixture
+def use_tiny_models(tiny_models, monkeypatch):
+  monkeypatch.setattr(zoo, 'MODELS_DIR', tiny_models)
+  monkeypatch.setenv('RDM_MODELS', str(tiny_models))
+  return tiny_models
+
+
+@pytest.fixture(scope='session')
+def bikes_frames():
+  """The first two 2 fps I-frames of the bundled bikes clip (real video, 640×272)."""
+  return data.read_iframes('bikes', max_frames=2)
+
+
+def run_python(args, env=None, timeout=600, **kw):
+  """Run `python args...` from the repository root in a fresh interpreter."""
+  full_env = {**os.environ, **(env or {})}
+  return subprocess.run([sys.executable, *args], cwd=ROOT, env=full_env, capture_output=True,
+                        text=True, timeout=timeout, **kw)

@@ -1,0 +1,35 @@
+"""Run by test_train.py in a process with 2 fake CPU devices: one pmap step vs one jit step."""
+import functools
+import sys
+
+import flax
+import jax
+import numpy as np
+import optax
+
+from rdm import model, train
+
+assert jax.local_device_count() == 2, jax.devices()
+arch = model.Architecture(8, 8)
+tx = optax.adam(1e-3)
+loss_fn = functools.partial(train.rd_loss_fn, arch=arch, beta=100.0, rate_mode='noise',
+                            decoder_mode='ste')
+state = train.create_train_state(model.init_params(arch, jax.random.PRNGKey(0)), tx)
+x = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype(np.float32)
+keys = np.asarray(train.example_keys(0, 0, 4))
+
+jit_step = jax.jit(functools.partial(train.train_step, loss_fn=loss_fn, tx=tx))
+jit_state, jit_metrics = jit_step(state, x, keys)
+
+p_step = train.make_parallel_step(loss_fn, tx)
+p_state, p_metrics = p_step(flax.jax_utils.replicate(state), train.shard(x, 2),
+                            train.shard(keys, 2))
+p_state = flax.jax_utils.unreplicate(p_state)
+
+for a, b in zip(jax.tree_util.tree_leaves(jit_state.params),
+                jax.tree_util.tree_leaves(p_state.params)):
+  np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+np.testing.assert_allclose(jit_metrics['loss'], p_metrics['loss'][0], rtol=1e-5)
+np.testing.assert_allclose(jit_metrics['l2_grads'], p_metrics['l2_grads'][0], rtol=1e-4)
+print('PMAP_EQUALS_JIT', float(jit_metrics['loss']))
+sys.exit(0)

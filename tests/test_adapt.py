@@ -1,0 +1,132 @@
+"""Claims about instance adaptation: the prior, δ̂ coding, the loss, and every mode's step."""
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from scipy import special
+
+from rdm import container, finetune, model, model_prior, model_update, stream, zoo
+from rdm.container import FormatError
+
+PRIOR = model_prior.SpikeSlab(t=0.005, alpha=1000.0, sigma_slab=0.05)
+
+
+def test_bin_masses_sum_to_one():
+  delta_hat = jnp.arange(-2000, 2001) * PRIOR.t  # ±10 σ_slab: all the mass
+  np.testing.assert_allclose(float(jnp.sum(model_prior.bin_mass(PRIOR, delta_hat))), 1.0,
+                             atol=1e-4)
+  np.testing.assert_allclose(model_prior.bin_pmf(PRIOR).sum(), 1.0, atol=1e-6)
+
+
+def test_a_zero_update_costs_what_the_formula_says():
+  t, alpha, s = PRIOR.t, PRIOR.alpha, PRIOR.sigma_slab
+  slab = special.ndtr(t / 2 / s) - special.ndtr(-t / 2 / s)
+  spike = special.ndtr(3.0) - special.ndtr(-3.0)  # half a bin is 3 σ_spike
+  expected = -np.log2((slab + alpha * spike) / (1 + alpha))
+  got = float(model_prior.update_bits(PRIOR, {'w': jnp.zeros(1000)})) / 1000
+  np.testing.assert_allclose(got, expected, rtol=1e-3)
+  assert 0.004 < got < 0.006  # "nearly free": ~0.005 bits per unchanged parameter
+
+
+def test_update_quantizer_is_straight_through():
+  delta = jnp.array([0.0012, -0.0031, 0.02])
+  q = model_update.quantize({'d': delta}, 0.005)['d']
+  np.testing.assert_allclose(q, [0.0, -0.005, 0.02], atol=1e-9)
+  grad = jax.grad(lambda d: jnp.sum(model_update.quantize({'d': d}, 0.005)['d'] * 3.0))(delta)
+  np.testing.assert_allclose(grad, 3.0)
+
+
+def test_model_rate_falls_as_the_update_becomes_sparser():
+  rng = np.random.default_rng(0)
+  dense = rng.normal(0, 0.02, 10000)
+  costs = []
+  for keep in (1.0, 0.5, 0.1, 0.0):
+    d = np.where(rng.uniform(size=dense.size) < keep, dense, 0.0)
+    d_hat = PRIOR.t * np.round(d / PRIOR.t)
+    costs.append(float(model_prior.update_bits(PRIOR, {'d': jnp.asarray(d_hat)})))
+  assert costs == sorted(costs, reverse=True) and costs[-1] < 0.01 * costs[0]
+
+
+def test_update_round_trips_bit_exactly_through_the_coder(tiny_arch):
+  params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
+  delta = model_update.init_delta(params, 'g_s,h_s,prior_z')
+  rng = np.random.default_rng(0)
+  k = np.where(rng.uniform(size=sum(d.size for d in delta.values())) < 0.05,
+               rng.integers(-40, 41, sum(d.size for d in delta.values())), 0)
+  k[:3] = [5000, -5000, 3]  # escapes
+  names = sorted(delta)
+  delta_hat = model_update.integers_to_delta(k, params, names, PRIOR.t)
+  coded = model_update.encode_update(delta_hat, PRIOR)
+  decoded = model_update.decode_update(coded, params, names, PRIOR)
+  for n in names:
+    np.testing.assert_array_equal(decoded[n], delta_hat[n])
+
+
+def test_delta_may_not_cover_encoder_parameters(tiny_arch):
+  params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
+  with pytest.raises(ValueError, match='receiver-side'):
+    model_update.init_delta(params, 'g_s,g_a')
+  with pytest.raises(ValueError, match='matches no parameter'):
+    model_update.init_delta(params, 'nothing_here')
+
+
+@pytest.mark.parametrize('bad', [{'t': 0.0}, {'t': -1.0}, {'sigma_slab': 0.0}, {'alpha': -1.0}])
+def test_impossible_prior_values_are_refused(bad):
+  with pytest.raises(ValueError):
+    model_prior.SpikeSlab(**{'t': 0.005, 'alpha': 1000.0, 'sigma_slab': 0.05, **bad})
+
+
+def tiny_config(mode, **adapt):
+  from configs import base
+  c = base.get_config()
+  c.model.N, c.model.M = 8, 8
+  c.global_model = 'tiny-a'
+  c.adapt.mode = mode
+  c.adapt.steps = 2
+  c.adapt.batch_size = 2
+  c.adapt.crop = 64
+  c.adapt.log_every = 1
+  c.adapt.update(adapt)
+  return c
+
+
+@pytest.mark.parametrize('mode', finetune.MODES)
+def test_one_finetuning_step_in_each_mode_gives_a_decodable_stream(
+    mode, use_tiny_models, bikes_frames, tmp_path):
+  from rdm import job
+  frames = bikes_frames[:, :96, :128]
+  encoded, adapted = job.adapt_and_encode(tiny_config(mode), frames, tmp_path)
+  np.testing.assert_array_equal(stream.decode(encoded.data), encoded.x_hat)
+  if mode == 'full':
+    assert encoded.sizes['update'] > 0 and adapted.history
+    assert np.isfinite(adapted.history[-1]['train_bpp_model'])
+  else:
+    assert encoded.sizes['update'] == 0
+
+
+@pytest.mark.parametrize('ablation', [{'model_rate': False}, {'quantize_aware': False}])
+def test_ablations_run_and_still_code_the_quantized_update(
+    ablation, use_tiny_models, bikes_frames, tmp_path):
+  from rdm import job
+  encoded, _ = job.adapt_and_encode(tiny_config('full', **ablation), bikes_frames[:, :96, :128],
+                                    tmp_path)
+  np.testing.assert_array_equal(stream.decode(encoded.data), encoded.x_hat)
+
+
+def test_full_finetuning_reduces_the_rdm_loss(use_tiny_models, bikes_frames, tmp_path):
+  from rdm import job
+  config = tiny_config('full', steps=30, lr=3e-3, crop=0, batch_size=2)
+  _, adapted = job.adapt_and_encode(config, bikes_frames[:, :64, :64], tmp_path)
+  losses = [h['train_loss'] for h in adapted.history]
+  assert np.mean(losses[-5:]) < np.mean(losses[:5])
+
+
+def test_an_update_for_another_global_model_is_refused(use_tiny_models, bikes_frames, tmp_path):
+  from rdm import job
+  encoded, _ = job.adapt_and_encode(tiny_config('full'), bikes_frames[:1, :64, :64], tmp_path)
+  s = container.read(encoded.data)
+  forged = container.write(container.Stream(zoo.manifest('tiny-b')['sha256'], s.frames,
+                                            s.update, s.z, s.y))
+  with pytest.raises(FormatError):
+    stream.decode(forged)

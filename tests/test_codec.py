@@ -1,0 +1,119 @@
+"""Claims about real bitstreams: bit-exact decoding elsewhere, honest sizes, clear errors."""
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+
+from conftest import run_python
+from rdm import codec, container, data, stream, zoo
+
+
+def encode_tiny(frames, name='tiny-a'):
+  return stream.encode_frames(name, frames)
+
+
+def test_fresh_process_decode_reproduces_the_encoders_reconstruction(
+    use_tiny_models, bikes_frames, tmp_path):
+  encoded = encode_tiny(bikes_frames)
+  path = tmp_path / 'bikes.rdm'
+  stream.write_atomic(path, encoded.data)
+  result = run_python(['-m', 'rdm.codec', 'decompress', str(path), '-o', str(tmp_path / 'out')])
+  assert result.returncode == 0, result.stderr[-2000:]
+  decoded = np.stack([data.load_image(tmp_path / 'out' / f'frame_{i:04d}.png')
+                      for i in range(len(bikes_frames))])
+  np.testing.assert_array_equal(decoded, encoded.x_hat)
+
+
+@pytest.mark.parametrize('height,width', [(1, 1), (65, 33), (144, 176), (720, 1280)])
+def test_frame_sizes_round_trip(use_tiny_models, height, width):
+  rng = np.random.default_rng(height)
+  base = np.linspace(0, 255, height * width * 3).reshape(height, width, 3)
+  frame = np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)[None]
+  encoded = encode_tiny(frame)
+  np.testing.assert_array_equal(stream.decode(encoded.data), encoded.x_hat)
+  assert encoded.x_hat.shape == frame.shape
+
+
+def test_info_reports_every_part_and_psnr(use_tiny_models, bikes_frames, tmp_path):
+  path = tmp_path / 'a.rdm'
+  stream.write_atomic(path, encode_tiny(bikes_frames[:1]).data)
+  png = tmp_path / 'f.png'
+  data.save_png(png, bikes_frames[0])
+  result = run_python(['-m', 'rdm.codec', 'info', str(path), '--original', str(png)])
+  assert result.returncode == 0, result.stderr[-2000:]
+  for word in ('header', 'update', ' z ', ' y ', 'total', 'bpp', 'PSNR', 'tiny-a'):
+    assert word in result.stdout.replace('\n', ' \n'), word
+
+
+@pytest.fixture
+def valid_stream(use_tiny_models, bikes_frames):
+  return encode_tiny(bikes_frames[:1, :80, :96]).data
+
+
+def corruptions(data):
+  rng = np.random.default_rng(0)
+  flipped = bytearray(data)
+  flipped[len(data) // 2] ^= 0x10
+  flipped_header = bytearray(data)
+  flipped_header[40] ^= 0x01
+  yield 'empty', b''
+  yield 'truncated header', data[:10]
+  yield 'truncated payload', data[:-3]
+  yield 'trailing bytes', data + b'\0'
+  yield 'payload bit flip', bytes(flipped)
+  yield 'header bit flip', bytes(flipped_header)
+  yield 'random', rng.integers(0, 256, 500, dtype=np.uint8).tobytes()
+  yield 'random with magic', container.MAGIC + rng.integers(0, 256, 500, dtype=np.uint8).tobytes()
+
+
+def test_corrupt_streams_raise_format_error_quickly(valid_stream):
+  for name, bad in corruptions(valid_stream):
+    start = time.time()
+    with pytest.raises(container.FormatError):
+      stream.decode(bad)
+    assert time.time() - start < 1.0, name
+
+
+def with_header_field(data, offset, fmt, value):
+  """Patch a header field and recompute the header CRC (a well-formed but different stream)."""
+  s = container.read(data)
+  header_len = len(data) - sum(len(p) for p in (s.update, *s.z, *s.y))
+  patched = bytearray(data)
+  struct.pack_into(fmt, patched, offset, value)
+  struct.pack_into('<I', patched, header_len - 4, zlib.crc32(bytes(patched[:header_len - 4])))
+  return bytes(patched)
+
+
+def test_newer_format_version_is_refused_by_name(valid_stream):
+  with pytest.raises(container.FormatError, match='newer'):
+    stream.decode(with_header_field(valid_stream, 4, '<B', container.VERSION + 1))
+
+
+def test_stream_for_another_global_model_is_refused(valid_stream, use_tiny_models):
+  other = bytes.fromhex(zoo.manifest('tiny-b')['sha256'])
+  unknown = with_header_field(valid_stream, 5, '<32s', b'\x07' * 32)
+  with pytest.raises(container.FormatError, match='no shipped global model'):
+    stream.decode(unknown)
+  # Known but different θ_D: decoding with it would give garbage; the index checksum refuses.
+  with pytest.raises(container.FormatError):
+    stream.decode(with_header_field(valid_stream, 5, '<32s', other))
+
+
+def test_cli_exits_2_with_a_message_on_a_bad_file(tmp_path):
+  bad = tmp_path / 'bad.rdm'
+  bad.write_bytes(b'not an rdm file at all')
+  result = run_python(['-m', 'rdm.codec', 'decompress', str(bad), '-o', str(tmp_path / 'o')])
+  assert result.returncode == 2
+  assert 'not an .rdm stream' in result.stderr
+
+
+@pytest.mark.skipif(not zoo.available(), reason='no shipped model in models/')
+def test_real_latent_bits_are_within_one_percent_of_the_estimate_on_a_real_frame(bikes_frames):
+  name = zoo.available()[0]
+  encoded = stream.encode_frames(name, bikes_frames[:1])
+  real = 8 * (encoded.sizes['y'] + encoded.sizes['z'])
+  estimate = encoded.estimated_bits['y'] + encoded.estimated_bits['z']
+  print(f'{name}: real/estimated latent bits = {real / estimate:.4f}')
+  assert abs(real / estimate - 1) < 0.01

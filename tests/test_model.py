@@ -1,0 +1,73 @@
+"""Claims about the mean-scale hyperprior as pure functions."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import special
+
+from rdm import entropy_models, losses, model, quantization
+
+
+def test_shapes_and_parameter_count_of_the_default_model():
+  arch = model.Architecture(64, 96)
+  params = model.init_params(arch, jax.random.PRNGKey(0))
+  assert set(params) == {'g_a', 'g_s', 'h_a', 'h_s', 'prior_z'}
+  # Convs: g_a 3·64·25 + 2·64·64·25 + 64·96·25, g_s mirrored, h_a/h_s as in Minnen et al.;
+  # GDN 64² + 64 each; the factorized prior 64·(3+9+9+3 matrices, 10 biases, 9 factors).
+  assert model.parameter_count(params) == 1_763_347
+  x = jnp.zeros((2, 130, 70, 3))
+  fwd = model.forward(arch, params, x, jax.random.PRNGKey(1))
+  assert fwd.x_hat.shape == (2, 130, 70, 3)
+  assert fwd.y.shape == (2, 12, 8, 96)  # padded to 192×128, /16
+  assert fwd.z.shape == (2, 3, 2, 64)
+
+
+def test_gaussian_rate_equals_hand_computation():
+  y = jnp.array([0.0, 1.0, -2.0, 3.0])
+  mu = jnp.array([0.0, 0.5, 0.0, -1.0])
+  sigma = jnp.array([1.0, 2.0, 0.5, 4.0])
+  v = np.abs(np.asarray(y - mu, np.float64))
+  s = np.asarray(sigma, np.float64)
+  hand = -np.sum(np.log2(special.ndtr((0.5 - v) / s) - special.ndtr((-0.5 - v) / s)))
+  got = entropy_models.bits(entropy_models.gaussian_likelihood(y, mu, sigma))
+  np.testing.assert_allclose(float(got), hand, rtol=1e-5)
+
+
+def test_factorized_prior_bins_form_a_distribution(tiny_arch):
+  params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
+  grid = jnp.arange(-300.0, 301.0)[:, None] * jnp.ones((1, tiny_arch.N))
+  mass = entropy_models.factorized_likelihood(tiny_arch.modules['prior_z'],
+                                              params['prior_z'], grid)
+  np.testing.assert_allclose(np.asarray(mass).sum(0), 1.0, atol=1e-4)
+
+
+def test_straight_through_round_has_identity_gradient():
+  x = jnp.linspace(-3, 3, 13) + 0.3
+  assert np.array_equal(quantization.ste_round(x), jnp.round(x))
+  grad = jax.grad(lambda v: jnp.sum(quantization.ste_round(v) * 2.0))(x)
+  np.testing.assert_array_equal(grad, 2.0 * jnp.ones_like(x))
+
+
+@pytest.mark.parametrize('rate_mode,decoder_mode', [('noise', 'ste'), ('noise', 'noise'),
+                                                    ('ste', 'ste')])
+def test_gradients_through_quantization_proxies_are_finite_and_nonzero(
+    tiny_arch, rate_mode, decoder_mode):
+  params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
+  x = jax.random.uniform(jax.random.PRNGKey(1), (2, 64, 64, 3)) * 255
+
+  def loss(p):
+    fwd = model.forward(tiny_arch, p, x, jax.random.PRNGKey(2), rate_mode, decoder_mode)
+    return losses.rd_loss(fwd, x, 100.0)[0]
+
+  grads = jax.grad(loss)(params)
+  for group, g in grads.items():
+    leaves = jax.tree_util.tree_leaves(g)
+    assert all(np.all(np.isfinite(l)) for l in leaves), group
+    assert sum(float(jnp.sum(jnp.abs(l))) for l in leaves) > 0, group
+
+
+def test_any_frame_size_is_padded_and_cropped_back(tiny_arch):
+  params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
+  for h, w in [(1, 1), (65, 33), (144, 176)]:
+    fwd = model.forward(tiny_arch, params, jnp.zeros((1, h, w, 3)), None, 'round', 'round')
+    assert fwd.x_hat.shape == (1, h, w, 3)

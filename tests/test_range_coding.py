@@ -1,0 +1,63 @@
+"""Claims about the entropy coder: exact round trips, escapes, and bits near the ideal."""
+import numpy as np
+import pytest
+
+from rdm import coding, range_coding
+
+
+def test_quantized_cdf_is_valid_for_skewed_and_degenerate_pmfs():
+  for pmf in ([1.0], [0.5, 0.5], [1e-12, 1.0 - 2e-12, 1e-12], np.full(3000, 1 / 3000),
+              [0.0, 0.0, 1.0]):
+    cdf = range_coding.quantized_cdf(np.asarray(pmf))
+    assert cdf[0] == 0 and cdf[-1] == 2 ** range_coding.PRECISION
+    assert np.all(np.diff(cdf) >= 1)  # every symbol stays codable
+
+
+def test_quantized_cdf_rejects_bad_pmfs():
+  for pmf in ([], [np.nan, 1.0], [-0.1, 1.1]):
+    with pytest.raises(range_coding.CodingError):
+      range_coding.quantized_cdf(np.asarray(pmf))
+
+
+def test_values_round_trip_exactly_including_escapes():
+  rng = np.random.default_rng(0)
+  table = coding.gaussian_table()
+  indexes = rng.integers(0, table.rows, 5000).astype(np.int32)
+  scales = coding.scale_table()[indexes]
+  values = np.rint(rng.normal(0, scales)).astype(np.int32)
+  values[:10] = [10 ** 6, -10 ** 6, 5000, -5000, 0, 1, -1, 2 ** 20, -(2 ** 20), 77]  # escapes
+  stream = range_coding.encode(values, indexes, table)
+  np.testing.assert_array_equal(range_coding.decode(stream, indexes, table), values)
+
+
+@pytest.mark.parametrize('scale', [0.25, 1.0, 4.0, 16.0, 128.0])
+def test_real_bits_are_close_to_the_tables_ideal_bits(scale):
+  rng = np.random.default_rng(1)
+  table = coding.gaussian_table()
+  index = coding.scale_indexes(np.array([scale]))[0]
+  indexes = np.full(20000, index, np.int32)
+  values = np.rint(rng.normal(0, coding.scale_table()[index], indexes.size)).astype(np.int32)
+  real = 8 * len(range_coding.encode(values, indexes, table))
+  ideal = range_coding.ideal_bits(values, indexes, table)
+  # A range coder lands within a few bytes of the ideal code length (either side of it).
+  assert ideal - 32 <= real <= ideal * 1.01 + 64
+
+
+def test_truncated_stream_never_decodes_silently_to_the_original():
+  table = coding.gaussian_table()
+  indexes = np.full(4000, 100, np.int32)
+  values = np.rint(np.random.default_rng(2).normal(0, 3, indexes.size)).astype(np.int32)
+  stream = range_coding.encode(values, indexes, table)
+  try:
+    decoded = range_coding.decode(stream[:len(stream) // 2], indexes, table)
+  except range_coding.CodingError:
+    return
+  assert not np.array_equal(decoded, values)
+
+
+def test_mismatched_lengths_and_indexes_are_refused():
+  table = coding.gaussian_table()
+  with pytest.raises(range_coding.CodingError):
+    range_coding.encode(np.zeros(3, np.int32), np.zeros(2, np.int32), table)
+  with pytest.raises(range_coding.CodingError):
+    range_coding.encode(np.zeros(2, np.int32), np.array([0, table.rows]), table)
