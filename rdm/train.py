@@ -65,7 +65,7 @@ def train_step(state: TrainState, x: jax.Array, keys: jax.Array, *, loss_fn, tx,
     # Equal shards per device, so the mean of per-device means is the full-batch mean.
     grads = jax.lax.pmean(grads, axis_name)
     metrics = jax.lax.pmean(metrics, axis_name)
-  metrics['l2_grads'] = optax.tree_utils.tree_l2_norm(grads)
+  metrics['l2_grads'] = optax.tree_utils.tree_norm(grads)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   return TrainState(state.step + 1, params, opt_state), metrics

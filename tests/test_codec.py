@@ -117,3 +117,18 @@ def test_real_latent_bits_are_within_one_percent_of_the_estimate_on_a_real_frame
   estimate = encoded.estimated_bits['y'] + encoded.estimated_bits['z']
   print(f'{name}: real/estimated latent bits = {real / estimate:.4f}')
   assert abs(real / estimate - 1) < 0.01
+
+
+def test_cli_compress_then_decompress_images(use_tiny_models, bikes_frames, tmp_path):
+  pngs = []
+  for i, f in enumerate(bikes_frames):
+    pngs.append(tmp_path / f'{i}.png')
+    data.save_png(pngs[-1], f[:100, :120])
+  out = tmp_path / 'x.rdm'
+  result = run_python(['-m', 'rdm.codec', 'compress', *map(str, pngs), '-o', str(out),
+                       '--model', 'tiny-a'])
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert 'bpp' in result.stdout and 'PSNR' in result.stdout
+  result = run_python(['-m', 'rdm.codec', 'decompress', str(out), '-o', str(tmp_path / 'd')])
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert len(list((tmp_path / 'd').glob('*.png'))) == len(pngs)

@@ -1,0 +1,71 @@
+"""BD metrics and RD plots from sweep JSON lines, with JPEG on the same frames.
+
+    python experiments/report.py experiments/results/rq1-bikes.jsonl [--anchor encoder]
+
+Prints BD-PSNR (dB) and BD-rate (%) of each mode against the anchor (bjontegaard package,
+Akima interpolation) and writes <file>.png next to the input.
+"""
+import argparse
+import collections
+import json
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+import bjontegaard as bd  # noqa: E402
+import matplotlib  # noqa: E402
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+
+from rdm import baselines, data  # noqa: E402
+
+
+def curves(path: pathlib.Path) -> dict:
+  """{label: sorted [(bpp, psnr)]} with label = mode (+ tag)."""
+  out = collections.defaultdict(list)
+  for line in path.read_text().splitlines():
+    r = json.loads(line)
+    out[r['mode'] + (f'-{r["tag"]}' if r.get('tag') else '')].append((r['bpp_total'], r['psnr']))
+  return {k: sorted(v) for k, v in out.items()}
+
+
+def bd_metrics(anchor, test) -> tuple[float, float]:
+  ra, da = zip(*anchor)
+  rt, dt = zip(*test)
+  kwargs = dict(method='akima', require_matching_points=False, min_overlap=0.0)
+  return bd.bd_psnr(ra, da, rt, dt, **kwargs), bd.bd_rate(ra, da, rt, dt, **kwargs)
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  p.add_argument('files', nargs='+', type=pathlib.Path)
+  p.add_argument('--anchor', default='encoder')
+  args = p.parse_args()
+  for path in args.files:
+    c = curves(path)
+    video = json.loads(path.read_text().splitlines()[0])['video']
+    jpeg = [(q['bpp'], q['psnr']) for q in baselines.jpeg_curve(data.read_iframes(video))]
+    c_all = {**c, 'jpeg': jpeg}
+    print(f'{path.name} ({video}): BD vs {args.anchor}')
+    for label, pts in c_all.items():
+      if label != args.anchor and args.anchor in c and len(pts) >= 2 and len(c[args.anchor]) >= 2:
+        psnr, rate = bd_metrics(c[args.anchor], pts)
+        print(f'  {label:<16} BD-PSNR {psnr:+.2f} dB   BD-rate {rate:+.1f} %')
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for label, pts in c_all.items():
+      x, y = zip(*pts)
+      ax.plot(x, y, 'o-', label=label, color='gray' if label == 'jpeg' else None)
+    ax.set_xlabel('bits per pixel (real bytes, update included)')
+    ax.set_ylabel('PSNR (dB, RGB, mean over I-frames)')
+    ax.set_title(f'{video}: 2 fps I-frames')
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path.with_suffix('.png'), dpi=120)
+    print(f'  → {path.with_suffix(".png")}')
+
+
+if __name__ == '__main__':
+  main()
