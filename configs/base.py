@@ -25,8 +25,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.photos = 'data/photos/train'  # folder of training photos (scripts/gather_photos.py)
   c.train.eval_photos = 'data/photos/eval'  # held-out photos, full images, rounded latents
   c.train.short_side = 512  # photos are downscaled so min(H, W) is this many pixels
-  c.train.crop = 128  # random square crop side, pixels
-  c.train.batch_size = 8  # crops per step, over all devices
+  # 256² crops make z 4×4: with 128² crops z is 2×2 and every z position touches the border, so
+  # h_s never learns the interior and full frames cost far more than their crops (WORKSPACE.md).
+  c.train.crop = 256  # random square crop side, pixels
+  c.train.batch_size = 2  # crops per step, over all devices (2×256² = the pixels of 8×128²)
   c.train.steps = 3000  # total optimizer steps
   c.train.lr = 3e-4  # peak Adam learning rate
   c.train.end_lr = 1e-5  # learning rate at the last step (cosine decay)
@@ -54,8 +56,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.adapt.quantize_aware = True  # train with δ̂ (False: train δ, quantize at the end; RQ2)
   c.adapt.steps = 300  # finetuning steps
   c.adapt.lr = 1e-4  # Adam learning rate for δ (and for y, z in 'latents' mode)
-  c.adapt.batch_size = 4  # crops (or frames) per step
-  c.adapt.crop = 128  # crop side in pixels; 0 trains on full frames
+  c.adapt.batch_size = 1  # crops (or frames) per step
+  c.adapt.crop = 256  # crop side in pixels (capped at the frame size); 0: full frames
   c.adapt.checkpoint_every = 100  # steps between finetuning checkpoints
   c.adapt.log_every = 25  # steps between metric lines
   return c

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The shipped global models, from scratch: one long β=128 run, then a β ladder continued from it.
+# Every step resumes when re-run (orbax checkpoints in runs/). CPU times: WORKSPACE.md.
+#   bash experiments/train_ladder.sh            # all of it
+#   BETAS="32 512" bash experiments/train_ladder.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+py=${PYTHON:-.venv/bin/python}
+[ -d data/photos/train ] || "$py" scripts/gather_photos.py
+base="--config=configs/global.py"
+base_cmd="$py -m rdm.main $base --workdir=runs/global-b128 --config.train.steps=4000"
+$base_cmd
+"$py" scripts/export_model.py --workdir runs/global-b128 --name msh-n64-beta128 --command "$base_cmd"
+for beta in ${BETAS:-32 64 256}; do
+  cmd="$py -m rdm.main $base --workdir=runs/global-b$beta --config.loss.beta=$beta \
+--config.train.init_from=runs/global-b128 --config.train.steps=${LADDER_STEPS:-300} \
+--config.train.warmup_steps=20 --config.train.lr=1e-4 --config.train.eval_every=0 \
+--config.train.checkpoint_every=100"
+  $cmd
+  "$py" scripts/export_model.py --workdir "runs/global-b$beta" --name "msh-n64-beta$beta" \
+    --command "$base_cmd && $cmd"
+done
