@@ -29,7 +29,8 @@ def get_config() -> ml_collections.ConfigDict:
   # h_s never learns the interior and full frames cost far more than their crops (WORKSPACE.md).
   c.train.crop = 256  # random square crop side, pixels
   c.train.batch_size = 2  # crops per step, over all devices (2×256² = the pixels of 8×128²)
-  c.train.steps = 3000  # total optimizer steps
+  c.train.steps = 3000  # total optimizer steps (the schedule spans them)
+  c.train.stop_at = 0  # end this sitting at this step (0: at train.steps); re-run to go on
   c.train.lr = 3e-4  # peak Adam learning rate
   c.train.end_lr = 1e-5  # learning rate at the last step (cosine decay)
   c.train.warmup_steps = 100  # linear warm-up from 0 to lr

@@ -8,8 +8,14 @@ cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
 [ -d data/photos/train ] || "$py" scripts/gather_photos.py
 base="--config=configs/global.py"
-base_cmd="$py -m rdm.main $base --workdir=runs/global-b128 --config.train.steps=4000"
-$base_cmd
+# Sitting 1 ran on 128² crops (batch 8) to step 1400; sitting 2 switched to 256² crops (batch 2)
+# for the rest of the same 4000-step schedule (why: configs/base.py, WORKSPACE.md).
+first_cmd="$py -m rdm.main $base --workdir=runs/global-b128 --config.train.steps=4000 \
+--config.train.crop=128 --config.train.batch_size=8 --config.train.stop_at=1400"
+second_cmd="$py -m rdm.main $base --workdir=runs/global-b128 --config.train.steps=4000"
+$first_cmd
+$second_cmd
+base_cmd="$first_cmd && $second_cmd"
 "$py" scripts/export_model.py --workdir runs/global-b128 --name msh-n64-beta128 --command "$base_cmd"
 for beta in ${BETAS:-32 64 256}; do
   cmd="$py -m rdm.main $base --workdir=runs/global-b$beta --config.loss.beta=$beta \

@@ -156,7 +156,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   p_state = flax.jax_utils.replicate(state)
   metrics_path = workdir / 'metrics.jsonl'
   t0, window = time.time(), []
-  for step in range(start, cfg.steps):
+  for step in range(start, cfg.stop_at or cfg.steps):
     keys = example_keys(config.seed, step, cfg.batch_size)
     p_state, m = p_step(p_state, shard(next(batches), devices), shard(np.asarray(keys), devices))
     m = {k: float(v[0]) for k, v in jax.device_get(m).items()}
@@ -172,7 +172,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                    done, cfg.steps, mean['train_loss'], mean['train_bpp'], mean['train_psnr'],
                    rate, (cfg.steps - done) / rate / 60)
       window = []
-    if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+    if done % cfg.checkpoint_every == 0 or done in (cfg.steps, cfg.stop_at):
       checkpoint.save(mgr, done, flax.jax_utils.unreplicate(p_state))
     if (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps:
       ev = evaluate(arch, flax.jax_utils.unreplicate(p_state).params, eval_images)

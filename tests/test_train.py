@@ -103,3 +103,10 @@ def test_stray_arguments_are_rejected(tmp_path):
                        'extra'])
   assert result.returncode != 0
   assert 'unexpected arguments' in result.stderr
+
+
+def test_a_non_finite_loss_stops_training_naming_the_step():
+  from rdm import train
+  with pytest.raises(FloatingPointError, match='non-finite loss at step 17'):
+    train.check_finite({'loss': float('nan'), 'bpp': 0.5}, 17)
+  train.check_finite({'loss': 1.0, 'bpp': 0.5}, 18)  # finite values pass
