@@ -7,6 +7,6 @@ py=${PYTHON:-.venv/bin/python}
 for video in ${VIDEOS:-bikes carphone}; do
   "$py" experiments/sweep.py --out "experiments/results/rq1-$video.jsonl" --video "$video" \
     --modes "${MODES:-none,encoder,full}" --betas "${BETAS:-32,64,128,256}" \
-    --set adapt.steps=${STEPS:-300}
+    --set adapt.steps=${STEPS:-200}
 done
 "$py" experiments/report.py experiments/results/rq1-*.jsonl --anchor encoder

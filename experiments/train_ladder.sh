@@ -9,17 +9,19 @@ py=${PYTHON:-.venv/bin/python}
 [ -d data/photos/train ] || "$py" scripts/gather_photos.py
 base="--config=configs/global.py"
 # Sitting 1 ran on 128² crops (batch 8) to step 1400; sitting 2 switched to 256² crops (batch 2)
-# for the rest of the same 4000-step schedule (why: configs/base.py, WORKSPACE.md).
+# on the same 4000-step schedule, ended at step 3600 for time (the cosine has decayed the learning
+# rate to ~1e-5 by then; why the crops changed: configs/base.py, WORKSPACE.md).
 first_cmd="$py -m rdm.main $base --workdir=runs/global-b128 --config.train.steps=4000 \
 --config.train.crop=128 --config.train.batch_size=8 --config.train.stop_at=1400"
-second_cmd="$py -m rdm.main $base --workdir=runs/global-b128 --config.train.steps=4000"
+second_cmd="$py -m rdm.main $base --workdir=runs/global-b128 --config.train.steps=4000 \
+--config.train.stop_at=3600"
 $first_cmd
 $second_cmd
 base_cmd="$first_cmd && $second_cmd"
 "$py" scripts/export_model.py --workdir runs/global-b128 --name msh-n64-beta128 --command "$base_cmd"
 for beta in ${BETAS:-32 64 256}; do
   cmd="$py -m rdm.main $base --workdir=runs/global-b$beta --config.loss.beta=$beta \
---config.train.init_from=runs/global-b128 --config.train.steps=${LADDER_STEPS:-300} \
+--config.train.init_from=runs/global-b128 --config.train.steps=${LADDER_STEPS:-200} \
 --config.train.warmup_steps=20 --config.train.lr=1e-4 --config.train.eval_every=0 \
 --config.train.checkpoint_every=100"
   $cmd
