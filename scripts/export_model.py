@@ -14,10 +14,9 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rdm import baselines, data, job, model, stream, train, zoo  # noqa: E402
+from rdm import data, job, model, stream, train, zoo  # noqa: E402
 
 
 def measure(name: str, frames: np.ndarray) -> dict:

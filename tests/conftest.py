@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import jax
-import numpy as np
 import pytest
 
 from rdm import data, model, zoo

@@ -1,7 +1,6 @@
 """Claims about instance adaptation: the prior, δ̂ coding, the loss, and every mode's step."""
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 from scipy import special

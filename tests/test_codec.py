@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import run_python
-from rdm import codec, container, data, stream, zoo
+from rdm import container, data, stream, zoo
 
 
 def encode_tiny(frames, name='tiny-a'):

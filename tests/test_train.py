@@ -1,6 +1,5 @@
 """Claims about global training: a real step, pmap == jit, resume after a kill, strict configs."""
 import json
-import os
 import signal
 import subprocess
 import sys
