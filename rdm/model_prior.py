@@ -14,6 +14,7 @@ from scipy import special
 
 MASS_BOUND = 1e-12  # keeps −log2 finite far in the tails
 TAIL_SLABS = 5.0  # the coding table spans ±ceil(5 σ_slab / t) bins; beyond: escape code
+MAX_HALF_WIDTH = 16_000  # a 16-bit CDF holds at most 2^16 symbols; also bounds what a stream asks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,12 +28,15 @@ class SpikeSlab:
     # build the very same coding table.
     for field in ('t', 'alpha', 'sigma_slab'):
       object.__setattr__(self, field, float(np.float32(getattr(self, field))))
-    if not self.t > 0:
-      raise ValueError(f'adapt.t must be > 0, got {self.t}')
-    if not self.alpha >= 0:
-      raise ValueError(f'adapt.alpha must be >= 0, got {self.alpha}')
-    if not self.sigma_slab > 0:
-      raise ValueError(f'adapt.sigma_slab must be > 0, got {self.sigma_slab}')
+    if not 0 < self.t < np.inf:
+      raise ValueError(f'adapt.t must be finite and > 0, got {self.t}')
+    if not 0 <= self.alpha < np.inf:
+      raise ValueError(f'adapt.alpha must be finite and >= 0, got {self.alpha}')
+    if not 0 < self.sigma_slab < np.inf:
+      raise ValueError(f'adapt.sigma_slab must be finite and > 0, got {self.sigma_slab}')
+    if TAIL_SLABS * self.sigma_slab / self.t > MAX_HALF_WIDTH:
+      raise ValueError(f'adapt.t={self.t:g} is too fine for sigma_slab={self.sigma_slab:g}: '
+                       f'the update table would exceed {2 * MAX_HALF_WIDTH + 1} bins')
 
   @property
   def sigma_spike(self) -> float:

@@ -70,7 +70,9 @@ def test_delta_may_not_cover_encoder_parameters(tiny_arch):
     model_update.init_delta(params, 'nothing_here')
 
 
-@pytest.mark.parametrize('bad', [{'t': 0.0}, {'t': -1.0}, {'sigma_slab': 0.0}, {'alpha': -1.0}])
+@pytest.mark.parametrize('bad', [{'t': 0.0}, {'t': -1.0}, {'sigma_slab': 0.0}, {'alpha': -1.0},
+                                 {'t': float('nan')}, {'sigma_slab': float('inf')},
+                                 {'t': 1e-30}])
 def test_impossible_prior_values_are_refused(bad):
   with pytest.raises(ValueError):
     model_prior.SpikeSlab(**{'t': 0.005, 'alpha': 1000.0, 'sigma_slab': 0.05, **bad})
@@ -129,3 +131,17 @@ def test_an_update_for_another_global_model_is_refused(use_tiny_models, bikes_fr
                                             s.update, s.z, s.y))
   with pytest.raises(FormatError):
     stream.decode(forged)
+
+
+@pytest.mark.parametrize('t,alpha,sigma_slab', [(1e-30, 1000.0, 0.05), (0.005, 1000.0, 3e38),
+                                                (float('nan'), 1.0, 0.05)])
+def test_an_update_section_with_impossible_prior_fails_fast(tiny_arch, t, alpha, sigma_slab):
+  """Found by the fuzzer: a tiny t made the receiver build a table of 10^29 bins."""
+  import struct
+  import time
+  params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
+  payload = struct.pack('<fffH', t, alpha, sigma_slab, 3) + b'g_s' + b'\x00' * 16
+  start = time.time()
+  with pytest.raises(FormatError, match='model update'):
+    stream.unpack_update(payload, params)
+  assert time.time() - start < 1.0
