@@ -2,12 +2,19 @@
 
 The only module of rdm's codec that imports TensorFlow. A CodingTable is a stack of discrete
 distributions; every coded integer names its row (`index`). Each row covers the integers
-[-offset, -offset + size - 2] plus one escape symbol: values outside that range are coded through
-the escape and an interleaved Elias-gamma code (the ops' overflow mode), so no value is ever
-unencodable, only expensive.
+[-offset, -offset + size - 2] plus one escape symbol: values outside that range are coded as the
+escape symbol and their actual values go, zigzag-varint coded, into a block in front of the range
+code. So no value is unencodable, only expensive.
+
+Why not the ops' own overflow mode (negative precision, interleaved Elias gamma): its decoder
+loops on gamma prefix bits until it reads a 1, and a crafted stream that never provides one
+hangs it (found by experiments/fuzz_decoder.py). Without it every decode is bounded.
+
+Stream: u32 length of the escape block | escape block | range code.
 """
 import dataclasses
 import os
+import struct
 
 import numpy as np
 
@@ -62,10 +69,47 @@ def table_from_pmfs(pmfs: list[np.ndarray], offsets, precision: int = PRECISION)
     rows.append(quantized_cdf(np.append(pmf, tail), precision))
   width = max(len(r) for r in rows)
   lookup = np.full((len(rows), 1 + width), 1 << precision, np.int32)
-  lookup[:, 0] = -precision  # negative precision switches on the escape (overflow) mode
+  lookup[:, 0] = precision
   for i, r in enumerate(rows):
     lookup[i, 1:1 + len(r)] = r
   return CodingTable(lookup, np.asarray(offsets, np.int32))
+
+
+def escape_symbols(table: CodingTable, indexes: np.ndarray) -> np.ndarray:
+  """The escape symbol (last non-padding symbol) of each index's row."""
+  cdf = table.lookup[:, 1:]
+  sizes = np.argmax(cdf == cdf[:, -1:], axis=1)  # CDF entries before the padding = symbols
+  return (sizes - 1)[indexes]
+
+
+def _zigzag_varints(values: np.ndarray) -> bytes:
+  out = bytearray()
+  for v in values.tolist():
+    u = (v << 1) ^ (v >> 63)  # zigzag: small magnitudes of either sign → small codes
+    while u >= 0x80:
+      out.append((u & 0x7F) | 0x80)
+      u >>= 7
+    out.append(u)
+  return bytes(out)
+
+
+def _read_zigzag_varints(block: bytes, count: int) -> np.ndarray:
+  values, pos = [], 0
+  for _ in range(count):
+    u, shift = 0, 0
+    while True:
+      if pos >= len(block) or shift > 35:
+        raise CodingError('escape block is truncated or malformed')
+      byte = block[pos]
+      pos += 1
+      u |= (byte & 0x7F) << shift
+      shift += 7
+      if byte < 0x80:
+        break
+    values.append((u >> 1) ^ -(u & 1))
+  if pos != len(block):
+    raise CodingError('escape block has trailing bytes')
+  return np.asarray(values, np.int64)
 
 
 def encode(values: np.ndarray, indexes: np.ndarray, table: CodingTable) -> bytes:
@@ -78,19 +122,23 @@ def encode(values: np.ndarray, indexes: np.ndarray, table: CodingTable) -> bytes
     return b''
   if indexes.min() < 0 or indexes.max() >= table.rows:
     raise CodingError(f'table index out of range [0, {table.rows})')
-  if np.abs(values).max() >= 2 ** 30:
-    raise CodingError('value too large for the escape code')
-  symbols = (values.astype(np.int64) + table.offsets[indexes]).astype(np.int32)
+  if np.abs(values.astype(np.int64)).max() >= 2 ** 31:
+    raise CodingError('value does not fit int32')
+  escape = escape_symbols(table, indexes)
+  symbols = values.astype(np.int64) + table.offsets[indexes]
+  escaped = (symbols < 0) | (symbols >= escape)
+  symbols = np.where(escaped, escape, symbols).astype(np.int32)
+  block = _zigzag_varints(values[escaped].astype(np.int64))
   handle = tfc_ops.create_range_encoder([], table.lookup)
   handle = tfc_ops.entropy_encode_index(handle, indexes, symbols)
-  return tfc_ops.entropy_encode_finalize(handle).numpy()
+  return struct.pack('<I', len(block)) + block + tfc_ops.entropy_encode_finalize(handle).numpy()
 
 
 def decode(stream: bytes, indexes: np.ndarray, table: CodingTable) -> np.ndarray:
   """Inverse of encode for the same indexes and table (int32 values, shaped like indexes).
 
   The coder cannot tell a damaged stream from a valid one in general; callers verify a checksum
-  first (the container does). A stream that ends early raises CodingError.
+  first (the container does). Inconsistent streams raise CodingError; none can hang.
   """
   indexes = np.asarray(indexes, np.int32)
   if indexes.size == 0:
@@ -98,15 +146,29 @@ def decode(stream: bytes, indexes: np.ndarray, table: CodingTable) -> np.ndarray
   flat = indexes.reshape(-1)
   if flat.min() < 0 or flat.max() >= table.rows:
     raise CodingError(f'table index out of range [0, {table.rows})')
+  if len(stream) < 4:
+    raise CodingError('stream shorter than its escape-block length')
+  (block_len,) = struct.unpack_from('<I', stream)
+  if 4 + block_len > len(stream):
+    raise CodingError('escape block runs past the end of the stream')
+  code = stream[4 + block_len:]
   try:
-    handle = tfc_ops.create_range_decoder(stream, table.lookup)
+    handle = tfc_ops.create_range_decoder(code, table.lookup)
     handle, symbols = tfc_ops.entropy_decode_index(handle, flat, flat.shape, tf.int32)
     ok = bool(tfc_ops.entropy_decode_finalize(handle).numpy())
   except tf.errors.OpError as e:
     raise CodingError(f'range decoder failed: {e.message}') from e
   if not ok:
     raise CodingError('range decoder reached an invalid state (stream damaged or truncated)')
-  values = symbols.numpy().astype(np.int64) - table.offsets[flat]
+  symbols = symbols.numpy().astype(np.int64)
+  escape = escape_symbols(table, flat)
+  if np.any(symbols > escape) or np.any(symbols < 0):
+    raise CodingError('decoded a symbol outside its table row')
+  escaped = symbols == escape
+  values = symbols - table.offsets[flat]
+  values[escaped] = _read_zigzag_varints(stream[4:4 + block_len], int(escaped.sum()))
+  if np.abs(values).max() >= 2 ** 31:
+    raise CodingError('decoded value does not fit int32')
   return values.astype(np.int32).reshape(indexes.shape)
 
 
@@ -115,9 +177,8 @@ def ideal_bits(values: np.ndarray, indexes: np.ndarray, table: CodingTable) -> f
   values = np.asarray(values).reshape(-1).astype(np.int64)
   indexes = np.asarray(indexes).reshape(-1)
   cdf = table.lookup[:, 1:].astype(np.int64)
-  sizes = np.argmax(cdf == (1 << PRECISION), axis=1)  # symbols incl. escape per row
   symbols = values + table.offsets[indexes]
-  escape = sizes[indexes] - 1
+  escape = escape_symbols(table, indexes)
   symbols = np.where((symbols < 0) | (symbols > escape), escape, symbols)
   counts = cdf[indexes, symbols + 1] - cdf[indexes, symbols]
   return float(-np.sum(np.log2(counts / (1 << PRECISION))))

@@ -61,3 +61,18 @@ def test_mismatched_lengths_and_indexes_are_refused():
     range_coding.encode(np.zeros(3, np.int32), np.zeros(2, np.int32), table)
   with pytest.raises(range_coding.CodingError):
     range_coding.encode(np.zeros(2, np.int32), np.array([0, table.rows]), table)
+
+
+@pytest.mark.parametrize('stream', [b'\xff\xff', b'\x00\x00\x00\x00\xff\xff',
+                                    b'\x00\x00\x00\x00' + b'\xff' * 64, b'\x05\x00\x00\x00\x80'])
+def test_garbage_streams_decode_or_fail_within_a_second(stream):
+  """The ops' overflow mode hung on b'\\xff\\xff' (fuzzer finding); rdm's escape block cannot."""
+  import time
+  table = coding.gaussian_table()
+  indexes = np.random.default_rng(0).integers(0, table.rows, 256).astype(np.int32)
+  start = time.time()
+  try:
+    range_coding.decode(stream, indexes, table)
+  except range_coding.CodingError:
+    pass
+  assert time.time() - start < 1.0
