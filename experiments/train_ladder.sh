@@ -9,12 +9,12 @@ py=${PYTHON:-.venv/bin/python}
 [ -d data/photos/train ] || "$py" scripts/gather_photos.py
 base="--config=configs/global.py"
 # Sitting 1 ran on 128² crops (batch 8) to step 1400; sitting 2 switched to 256² crops (batch 2)
-# on the same 4000-step schedule, ended at step 3600 for time (the cosine has decayed the learning
-# rate to ~1e-5 by then; why the crops changed: configs/base.py, WORKSPACE.md).
+# on the same 4000-step schedule, ended at step 3200 for time (the cosine has decayed the learning
+# rate to ~4e-5 by then; why the crops changed: configs/base.py, WORKSPACE.md).
 first_cmd="$py -m rdm.main $base --workdir=runs/global-b128 --config.train.steps=4000 \
 --config.train.crop=128 --config.train.batch_size=8 --config.train.stop_at=1400"
 second_cmd="$py -m rdm.main $base --workdir=runs/global-b128 --config.train.steps=4000 \
---config.train.stop_at=3600"
+--config.train.stop_at=3200"
 $first_cmd
 $second_cmd
 base_cmd="$first_cmd && $second_cmd"
