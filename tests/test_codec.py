@@ -132,3 +132,18 @@ def test_cli_compress_then_decompress_images(use_tiny_models, bikes_frames, tmp_
   result = run_python(['-m', 'rdm.codec', 'decompress', str(out), '-o', str(tmp_path / 'd')])
   assert result.returncode == 0, result.stderr[-2000:]
   assert len(list((tmp_path / 'd').glob('*.png'))) == len(pngs)
+
+
+def test_the_same_input_and_config_give_byte_identical_streams_across_processes(
+    use_tiny_models, bikes_frames, tmp_path):
+  png = tmp_path / 'f.png'
+  data.save_png(png, bikes_frames[0, :100, :120])
+  outputs = []
+  for run in range(2):
+    out = tmp_path / f'{run}.rdm'
+    result = run_python(['-m', 'rdm.codec', 'compress', str(png), '-o', str(out), '--model',
+                         'tiny-a', '--adapt', 'full', '--steps', '2'])
+    assert result.returncode == 0, result.stderr[-2000:]
+    outputs.append(out.read_bytes())
+  assert outputs[0] == outputs[1]
+  assert container.read(outputs[0]).update  # the adapted model's update is in the stream
