@@ -31,11 +31,14 @@ def curves(path: pathlib.Path) -> dict:
   return {k: sorted(v) for k, v in out.items()}
 
 
-def bd_metrics(anchor, test) -> tuple[float, float]:
+def bd_metric(fn, anchor, test) -> float:
+  """A bjontegaard metric, or nan where a curve is not monotone (the interpolation needs it)."""
   ra, da = zip(*anchor)
   rt, dt = zip(*test)
-  kwargs = dict(method='akima', require_matching_points=False, min_overlap=0.0)
-  return bd.bd_psnr(ra, da, rt, dt, **kwargs), bd.bd_rate(ra, da, rt, dt, **kwargs)
+  try:
+    return fn(ra, da, rt, dt, method='akima', require_matching_points=False, min_overlap=0.0)
+  except ValueError:
+    return float('nan')
 
 
 def main():
@@ -51,8 +54,10 @@ def main():
     print(f'{path.name} ({video}): BD vs {args.anchor}')
     for label, pts in c_all.items():
       if label != args.anchor and args.anchor in c and len(pts) >= 2 and len(c[args.anchor]) >= 2:
-        psnr, rate = bd_metrics(c[args.anchor], pts)
-        print(f'  {label:<16} BD-PSNR {psnr:+.2f} dB   BD-rate {rate:+.1f} %')
+        psnr = bd_metric(bd.bd_psnr, c[args.anchor], pts)
+        rate = bd_metric(bd.bd_rate, c[args.anchor], pts)
+        print(f'  {label:<16} BD-PSNR {psnr:+.2f} dB   BD-rate {rate:+.1f} %  (nan: curve not '
+              'monotone)')
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for label, pts in c_all.items():
       x, y = zip(*pts)
