@@ -1,7 +1,7 @@
 """Coding frames with a (possibly adapted) model θ: entropy tables from θ, frames ↔ bytes.
 
 Bit-exactness rests on one rule: the encoder obtains μ and σ from ẑ through the very same
-compiled function the decoder runs (hyper_params), and forms ŷ = v + μ in numpy on both sides,
+compiled function the decoder runs (conditional_params), and forms ŷ = v + μ in numpy on both sides,
 so both see identical floats and pick identical scale-table rows.
 """
 import dataclasses
@@ -115,6 +115,13 @@ def latent_shapes(arch: model.Architecture, height: int, width: int):
   return (1, 4 * hp, 4 * wp, arch.M), (1, hp, wp, arch.N)
 
 
+def conditional_params(coder: LatentCoder, z_hat: np.ndarray):
+  """(μ, σ, scale-table rows) of y from integer ẑ: the one path both encoder and decoder take."""
+  mu, sigma = hyper_params(coder.arch, coder.params, z_hat.astype(np.float32))
+  mu, sigma = np.asarray(mu), np.asarray(sigma)
+  return mu, sigma, scale_indexes(sigma)
+
+
 def compress_frame(coder: LatentCoder, x: np.ndarray, latents=None) -> CodedFrame:
   """One RGB uint8 frame [H, W, 3] → range-coded ẑ and ŷ.
 
@@ -126,9 +133,8 @@ def compress_frame(coder: LatentCoder, x: np.ndarray, latents=None) -> CodedFram
   else:
     y, z_hat = latents[0], np.rint(latents[1])
   z_hat = np.asarray(z_hat).astype(np.int32)
-  mu, sigma = (np.asarray(a) for a in hyper_params(coder.arch, coder.params, z_hat.astype(np.float32)))
+  mu, sigma, indexes = conditional_params(coder, z_hat)
   v = np.rint(np.asarray(y) - mu).astype(np.int32)
-  indexes = scale_indexes(sigma)
   y_hat = v.astype(np.float32) + mu
   x_hat = np.asarray(reconstruct(coder.arch, coder.params, y_hat, height, width), np.uint8)[0]
   lik_y = entropy_models.gaussian_likelihood(y_hat, mu, sigma)
@@ -152,8 +158,7 @@ def decompress_frame(coder: LatentCoder, z_bytes: bytes, y_bytes: bytes, height:
   """Inverse of compress_frame: the identical uint8 reconstruction."""
   y_shape, z_shape = latent_shapes(coder.arch, height, width)
   z_hat = range_coding.decode(z_bytes, z_indexes(coder.arch, np.zeros(z_shape)), coder.z_table)
-  mu, sigma = (np.asarray(a) for a in hyper_params(coder.arch, coder.params, z_hat.astype(np.float32)))
-  indexes = scale_indexes(sigma)
+  mu, _, indexes = conditional_params(coder, z_hat)
   if zlib.crc32(indexes.tobytes()) != index_crc:
     raise IndexMismatch('the scale indexes derived here differ from the encoder\'s (the adapted '
                         'model or this platform\'s arithmetic differs from the sender\'s); '
