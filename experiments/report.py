@@ -1,9 +1,10 @@
-"""BD metrics and RD plots from sweep JSON lines, with JPEG on the same frames.
+"""BD metrics and RD plots from sweep JSON lines, with the classical codecs on the same frames.
 
     python experiments/report.py experiments/results/rq1-bikes.jsonl [--anchor encoder]
 
-Prints BD-PSNR (dB) and BD-rate (%) of each mode against the anchor (bjontegaard package,
-Akima interpolation) and writes <file>.png next to the input.
+Prints BD-PSNR (dB) and BD-rate (%) of each curve against the anchor (bjontegaard package,
+Akima interpolation) and writes <file>.png next to the input. Classical codecs come from
+experiments/results/anchors-<video>.jsonl (experiments/anchors.py), or JPEG alone when absent.
 """
 import argparse
 import collections
@@ -31,6 +32,18 @@ def curves(path: pathlib.Path) -> dict:
   return {k: sorted(v) for k, v in out.items()}
 
 
+def classical_curves(video: str) -> dict:
+  """{codec: sorted [(bpp, psnr)]} measured by experiments/anchors.py on the same I-frames."""
+  path = pathlib.Path(__file__).resolve().parent / 'results' / f'anchors-{video}.jsonl'
+  if not path.exists():
+    return {'jpeg': sorted((q['bpp'], q['psnr'])
+                           for q in baselines.jpeg_curve(data.read_iframes(video)))}
+  out = collections.defaultdict(list)
+  for r in map(json.loads, path.read_text().splitlines()):
+    out[r['codec']].append((r['bpp'], r['psnr']))
+  return {k: sorted(v) for k, v in out.items()}
+
+
 def bd_metric(fn, anchor, test) -> float:
   """A bjontegaard metric, or nan where a curve is not monotone (the interpolation needs it)."""
   ra, da = zip(*anchor)
@@ -49,8 +62,8 @@ def main():
   for path in args.files:
     c = curves(path)
     video = json.loads(path.read_text().splitlines()[0])['video']
-    jpeg = [(q['bpp'], q['psnr']) for q in baselines.jpeg_curve(data.read_iframes(video))]
-    c_all = {**c, 'jpeg': jpeg}
+    classical = classical_curves(video)
+    c_all = {**c, **classical}
     print(f'{path.name} ({video}): BD vs {args.anchor}')
     for label, pts in c_all.items():
       if label != args.anchor and args.anchor in c and len(pts) >= 2 and len(c[args.anchor]) >= 2:
@@ -61,12 +74,13 @@ def main():
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for label, pts in c_all.items():
       x, y = zip(*pts)
-      ax.plot(x, y, 'o-', label=label, color='gray' if label == 'jpeg' else None)
+      ax.plot(x, y, '.--' if label in classical else 'o-', label=label)
     ax.set_xlabel('bits per pixel (real bytes, update included)')
     ax.set_ylabel('PSNR (dB, RGB, mean over I-frames)')
     ax.set_title(f'{video}: 2 fps I-frames')
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.set_xlim(0, 1.2 * max(p[0] for label, v in c.items() for p in v))
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path.with_suffix('.png'), dpi=120)
     print(f'  → {path.with_suffix(".png")}')

@@ -60,10 +60,11 @@ def done_keys(path: pathlib.Path) -> set:
   return {json.loads(l)['key'] for l in path.read_text().splitlines() if l.strip()}
 
 
-def run_point(config, frames) -> dict:
+def run_point(config, frames, workdir: pathlib.Path | None = None) -> dict:
+  """Adapt, code, decode and check one point; workdir (kept) lets a later point resume."""
   with tempfile.TemporaryDirectory() as work:
     start = time.time()
-    encoded, adapted = job.adapt_and_encode(config, frames, pathlib.Path(work))
+    encoded, adapted = job.adapt_and_encode(config, frames, workdir or pathlib.Path(work))
     seconds = time.time() - start
   if not np.array_equal(stream.decode(encoded.data), encoded.x_hat):
     raise RuntimeError('decoded frames differ from the encoder\'s reconstruction')

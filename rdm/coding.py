@@ -4,8 +4,11 @@ Bit-exactness rests on one rule: the encoder obtains μ and σ from ẑ through 
 compiled function the decoder runs (conditional_params), and forms ŷ = v + μ in numpy on both sides,
 so both see identical floats and pick identical scale-table rows.
 """
+import contextlib
 import dataclasses
+import decimal
 import functools
+import time
 import zlib
 
 import jax
@@ -31,11 +34,26 @@ def scale_table() -> np.ndarray:
   return np.exp(LOG_SCALE_MIN + LOG_SCALE_STEP * np.arange(NUM_SCALES))
 
 
+@functools.lru_cache(maxsize=1)
+def scale_boundaries() -> np.ndarray:
+  """float32 σ thresholds between neighbouring table rows (their log-scale midpoints),
+  computed in correctly rounded decimal arithmetic, so they are the same bits everywhere."""
+  lo, hi = decimal.Decimal(entropy_models.SCALE_BOUND).ln(), decimal.Decimal(
+      entropy_models.SCALE_MAX).ln()
+  step = (hi - lo) / (NUM_SCALES - 1)
+  mids = [float((lo + step * (decimal.Decimal(i) + decimal.Decimal('0.5'))).exp())
+          for i in range(NUM_SCALES - 1)]
+  return np.asarray(mids, np.float32)
+
+
 def scale_indexes(sigma: np.ndarray) -> np.ndarray:
-  """Row of the Gaussian table for each σ: nearest in log-scale."""
-  log_sigma = np.log(np.asarray(sigma, np.float64))
-  return np.clip(np.rint((log_sigma - LOG_SCALE_MIN) / LOG_SCALE_STEP), 0,
-                 NUM_SCALES - 1).astype(np.int32)
+  """Row of the Gaussian table for each float32 σ: nearest in log-scale. Found by comparing σ
+  with fixed float32 thresholds — exact IEEE comparisons, no log() — so for the same σ every
+  platform picks the same rows."""
+  sigma = np.asarray(sigma, np.float32)
+  if not np.all(np.isfinite(sigma)):
+    raise ValueError('non-finite σ from the hyper-decoder')
+  return np.searchsorted(scale_boundaries(), sigma, side='right').astype(np.int32)
 
 
 @functools.lru_cache(maxsize=1)
@@ -77,9 +95,34 @@ def hyper_params(arch, params, z_hat):
   return hyper.mu, hyper.sigma
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3, 4))
-def reconstruct(arch, params, y_hat, height, width):
-  return jnp.clip(jnp.round(model.synthesize(arch, params, y_hat, height, width)), 0, 255)
+@functools.partial(jax.jit, static_argnums=0)
+def reconstruct_padded(arch, params, y_hat):
+  """uint8-valued x̂ of the padded frame: one compiled function per padded size, so frames of
+  any size that pad alike share it."""
+  h, w = y_hat.shape[1] * 16, y_hat.shape[2] * 16
+  return jnp.clip(jnp.round(model.synthesize(arch, params, y_hat, h, w)), 0, 255)
+
+
+def reconstruct(arch, params, y_hat, height: int, width: int) -> np.ndarray:
+  """x̂ [H, W, 3] uint8 from ŷ."""
+  return np.asarray(reconstruct_padded(arch, params, y_hat), np.uint8)[0, :height, :width]
+
+
+def pad_frame(x: np.ndarray) -> np.ndarray:
+  """Edge-pad a frame [H, W, 3] to the model's multiple on the host, so the analysis transform
+  compiles once per padded size rather than once per frame size."""
+  h, w = x.shape[:2]
+  return np.pad(x, ((0, -h % model.PAD_MULTIPLE), (0, -w % model.PAD_MULTIPLE), (0, 0)), 'edge')
+
+
+@contextlib.contextmanager
+def stage(timings: dict | None, name: str):
+  """Adds the wall time of a block to timings[name] (benchmarks); a no-op when timings is None.
+  Every stage ends on numpy values, so JAX's asynchronous dispatch cannot hide its work."""
+  start = time.perf_counter()
+  yield
+  if timings is not None:
+    timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,31 +165,43 @@ def conditional_params(coder: LatentCoder, z_hat: np.ndarray):
   return mu, sigma, scale_indexes(sigma)
 
 
-def compress_frame(coder: LatentCoder, x: np.ndarray, latents=None) -> CodedFrame:
-  """One RGB uint8 frame [H, W, 3] → range-coded ẑ and ŷ.
-
-  latents: optional (y, z) [1, h, w, C] to code instead of the encoder's (latents mode).
-  """
-  height, width = x.shape[:2]
-  if latents is None:
-    y, z_hat = analyze_params(coder.arch, coder.params, jnp.asarray(x, jnp.float32)[None])
-  else:
-    y, z_hat = latents[0], np.rint(latents[1])
-  z_hat = np.asarray(z_hat).astype(np.int32)
-  mu, sigma, indexes = conditional_params(coder, z_hat)
-  v = np.rint(np.asarray(y) - mu).astype(np.int32)
-  y_hat = v.astype(np.float32) + mu
-  x_hat = np.asarray(reconstruct(coder.arch, coder.params, y_hat, height, width), np.uint8)[0]
+def estimated_bits(coder: LatentCoder, y_hat, mu, sigma, z_hat) -> tuple[float, float]:
+  """The model's −Σ log2 p of ŷ (continuous σ, the training estimate) and of ẑ."""
   lik_y = entropy_models.gaussian_likelihood(y_hat, mu, sigma)
   lik_z = entropy_models.factorized_likelihood(coder.arch.modules['prior_z'],
                                                coder.params['prior_z'], z_hat.astype(np.float32))
-  return CodedFrame(
-      z_bytes=range_coding.encode(z_hat, z_indexes(coder.arch, z_hat), coder.z_table),
-      y_bytes=range_coding.encode(v, indexes, coder.y_table),
-      index_crc=zlib.crc32(indexes.tobytes()),
-      x_hat=x_hat,
-      estimated_bits_y=float(entropy_models.bits(lik_y)),
-      estimated_bits_z=float(entropy_models.bits(lik_z)))
+  return float(entropy_models.bits(lik_y)), float(entropy_models.bits(lik_z))
+
+
+def compress_frame(coder: LatentCoder, x: np.ndarray, latents=None,
+                   timings: dict | None = None) -> CodedFrame:
+  """One RGB uint8 frame [H, W, 3] → range-coded ẑ and ŷ.
+
+  latents: optional (y, z) [1, h, w, C] to code instead of the encoder's (latents mode).
+  timings: optional dict that receives seconds per stage (analysis, hyper, range_encode — the
+  encoder proper — and reconstruct, estimate, which only report on the stream).
+  """
+  height, width = x.shape[:2]
+  with stage(timings, 'analysis'):
+    if latents is None:
+      y, z_hat = analyze_params(coder.arch, coder.params,
+                                jnp.asarray(pad_frame(x), jnp.float32)[None])
+    else:
+      y, z_hat = latents[0], np.rint(latents[1])
+    y, z_hat = np.asarray(y), np.asarray(z_hat).astype(np.int32)
+  with stage(timings, 'hyper'):
+    mu, sigma, indexes = conditional_params(coder, z_hat)
+    v = np.rint(y - mu).astype(np.int32)
+  with stage(timings, 'range_encode'):
+    z_bytes = range_coding.encode(z_hat, z_indexes(coder.arch, z_hat), coder.z_table)
+    y_bytes = range_coding.encode(v, indexes, coder.y_table)
+  y_hat = v.astype(np.float32) + mu
+  with stage(timings, 'reconstruct'):
+    x_hat = reconstruct(coder.arch, coder.params, y_hat, height, width)
+  with stage(timings, 'estimate'):
+    bits_y, bits_z = estimated_bits(coder, y_hat, mu, sigma, z_hat)
+  return CodedFrame(z_bytes=z_bytes, y_bytes=y_bytes, index_crc=zlib.crc32(indexes.tobytes()),
+                    x_hat=x_hat, estimated_bits_y=bits_y, estimated_bits_z=bits_z)
 
 
 class IndexMismatch(ValueError):
@@ -154,18 +209,22 @@ class IndexMismatch(ValueError):
 
 
 def decompress_frame(coder: LatentCoder, z_bytes: bytes, y_bytes: bytes, height: int,
-                     width: int, index_crc: int) -> np.ndarray:
-  """Inverse of compress_frame: the identical uint8 reconstruction."""
+                     width: int, index_crc: int, timings: dict | None = None) -> np.ndarray:
+  """Inverse of compress_frame: the identical uint8 reconstruction. timings: as in
+  compress_frame (range_decode, hyper, synthesis)."""
   y_shape, z_shape = latent_shapes(coder.arch, height, width)
-  z_hat = range_coding.decode(z_bytes, z_indexes(coder.arch, np.zeros(z_shape)), coder.z_table)
-  mu, _, indexes = conditional_params(coder, z_hat)
+  with stage(timings, 'range_decode'):
+    z_hat = range_coding.decode(z_bytes, z_indexes(coder.arch, np.zeros(z_shape)), coder.z_table)
+  with stage(timings, 'hyper'):
+    mu, _, indexes = conditional_params(coder, z_hat)
   if zlib.crc32(indexes.tobytes()) != index_crc:
     raise IndexMismatch('the scale indexes derived here differ from the encoder\'s (the adapted '
                         'model or this platform\'s arithmetic differs from the sender\'s); '
                         'refusing to return a wrong image')
-  v = range_coding.decode(y_bytes, indexes, coder.y_table)
-  y_hat = v.astype(np.float32) + mu
-  return np.asarray(reconstruct(coder.arch, coder.params, y_hat, height, width), np.uint8)[0]
+  with stage(timings, 'range_decode'):
+    v = range_coding.decode(y_bytes, indexes, coder.y_table)
+  with stage(timings, 'synthesis'):
+    return reconstruct(coder.arch, coder.params, v.astype(np.float32) + mu, height, width)
 
 
 def frame_psnr(x: np.ndarray, x_hat: np.ndarray) -> float:

@@ -10,6 +10,7 @@ Modes (config.adapt.mode):
 import dataclasses
 import functools
 import pathlib
+import time
 from typing import Any
 
 import flax
@@ -21,6 +22,7 @@ from tqdm import tqdm
 
 from rdm import checkpoint
 from rdm import data
+from rdm import distributed
 from rdm import losses
 from rdm import model
 from rdm import model_prior
@@ -51,6 +53,8 @@ def validate(config) -> None:
   if config.loss.beta < 0:
     raise ValueError(f'loss.beta must be >= 0, got {config.loss.beta}')
   prior_from_config(cfg)
+  if cfg.rate_gradient not in ('bins', 'density'):
+    raise ValueError(f"adapt.rate_gradient must be 'bins' or 'density', not {cfg.rate_gradient!r}")
   if cfg.steps < 0 or cfg.batch_size < 1:
     raise ValueError('adapt.steps must be >= 0 and adapt.batch_size >= 1')
 
@@ -73,12 +77,24 @@ def adapted_params(base_params, train_vars, t: float, quantize_aware: bool):
   return model_update.apply_update(params, delta_used), delta_used
 
 
+def model_bits(prior, delta, delta_used, rate_gradient: str):
+  """M = −Σ log2 P(δ̂) in the forward pass; its gradient is the bin masses' straight-through
+  one ('bins') or that of the continuous prior density at δ ('density')."""
+  bits = model_prior.update_bits(prior, delta_used)
+  if rate_gradient == 'bins':
+    return bits
+  surrogate = model_prior.density_bits(prior, delta)
+  return bits + surrogate - jax.lax.stop_gradient(surrogate)
+
+
 def rdm_loss_fn(train_vars, x, keys, *, arch, base_params, prior, beta, total_pixels,
-                model_rate: bool, quantize_aware: bool, rate_mode: str, decoder_mode: str):
+                model_rate: bool, quantize_aware: bool, rate_mode: str, decoder_mode: str,
+                rate_gradient: str = 'bins'):
   """L_RDM on a batch of I-frame crops; M is normalised by all pixels of all I-frames."""
   params, delta_used = adapted_params(base_params, train_vars, prior.t, quantize_aware)
   fwd = train.batch_forward(arch, params, x, keys, rate_mode, decoder_mode)
-  bpp_model = model_prior.update_bits(prior, delta_used) / total_pixels if delta_used else 0.0
+  bpp_model = (model_bits(prior, train_vars['delta'], delta_used, rate_gradient) / total_pixels
+               if delta_used else 0.0)
   loss, m = losses.rd_loss(fwd, x, beta, bpp_model if model_rate else 0.0)
   m = {**m, 'bpp_model': bpp_model * jnp.ones(()), 'bpp': m['bpp_latent'] + bpp_model}
   return loss, m
@@ -98,11 +114,23 @@ def frame_batches(frames: np.ndarray, batch_size: int, crop: int, seed: int, sta
   return whole()
 
 
+def make_optimizer(cfg) -> optax.GradientTransformation:
+  """Adam, linear warm-up then cosine decay (to end_lr_factor × peak), one peak rate for the
+  encoder and one for δ. The warm-up matters: Adam's first steps move every weight of θ_D by
+  about the full rate whatever its gradient, which costs a converged model more than the
+  first hundred steps of finetuning gain (WORKSPACE.md)."""
+  def adam(lr):
+    return optax.adam(optax.warmup_cosine_decay_schedule(
+        0.0, lr, cfg.warmup_steps, max(cfg.steps, cfg.warmup_steps + 1), lr * cfg.end_lr_factor))
+  return optax.multi_transform({'encoder': adam(cfg.lr), 'delta': adam(cfg.delta_lr or cfg.lr)},
+                               lambda tree: {k: k for k in tree})
+
+
 def finetune_model(config, arch, base_params, frames: np.ndarray, workdir: pathlib.Path):
   """encoder / full modes: pmapped Adam steps on I-frame crops, checkpointed and resumable."""
   cfg = config.adapt
   prior = prior_from_config(cfg)
-  tx = optax.adam(cfg.lr)
+  tx = make_optimizer(cfg)
   state = train.create_train_state(initial_vars(cfg.mode, base_params, cfg.groups), tx)
   mgr = checkpoint.manager(workdir / 'checkpoints')
   state = checkpoint.restore_latest(mgr, state) or state
@@ -110,32 +138,33 @@ def finetune_model(config, arch, base_params, frames: np.ndarray, workdir: pathl
   loss_fn = functools.partial(
       rdm_loss_fn, arch=arch, base_params=base_params, prior=prior, beta=config.loss.beta,
       total_pixels=int(np.prod(frames.shape[:3])), model_rate=cfg.model_rate,
-      quantize_aware=cfg.quantize_aware, rate_mode=config.quantization.rate,
-      decoder_mode=config.quantization.decoder)
-  p_step = train.make_parallel_step(loss_fn, tx)
+      quantize_aware=cfg.quantize_aware, rate_mode=cfg.rate_mode,
+      decoder_mode=config.quantization.decoder, rate_gradient=cfg.rate_gradient)
+  # The ordered step makes δ̂, hence the .rdm, byte-identical on any number of devices.
+  p_step = train.make_parallel_step(loss_fn, tx, train.ordered_train_step)
   devices = jax.local_device_count()
-  # Every device gets an equal shard: round the batch down to a multiple of the device count.
-  batch_size = max(devices, cfg.batch_size - cfg.batch_size % devices)
-  batches = frame_batches(frames, batch_size, cfg.crop, config.seed, start)
+  batches = frame_batches(frames, cfg.batch_size, cfg.crop, config.seed, start)
   p_state = flax.jax_utils.replicate(state)
   history = []
+  t_start = time.perf_counter()
   bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f'adapt {cfg.mode}',
-             unit='step', dynamic_ncols=True)
+             unit='step', dynamic_ncols=True, disable=not distributed.is_primary())
   for step in bar:
-    keys = train.example_keys(config.seed, step, batch_size)
-    p_state, m = p_step(p_state, train.shard(next(batches), devices),
-                        train.shard(np.asarray(keys), devices))
-    m = {k: float(v[0]) for k, v in jax.device_get(m).items()}
+    batch = train.padded_batch(next(batches), train.example_keys(config.seed, step, cfg.batch_size),
+                               jax.device_count())
+    p_state, m = train.parallel_step(p_step, p_state, devices, *batch)
     train.check_finite(m, step + 1)
     done = step + 1
     if done % cfg.log_every == 0 or done == cfg.steps:
-      history.append({'step': done, **{f'train_{k}': v for k, v in m.items()}})
-      train.log_line(workdir / 'metrics.jsonl', history[-1])
+      history.append({'step': done, 'time_s': time.perf_counter() - t_start,
+                      **{f'train_{k}': v for k, v in m.items()}})
+      if distributed.is_primary():
+        train.log_line(workdir / 'metrics.jsonl', history[-1])
       bar.set_postfix(loss=f'{m["loss"]:.1f}', bpp=f'{m["bpp"]:.3f}', psnr=f'{m["psnr"]:.2f}')
     if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-      checkpoint.save(mgr, done, flax.jax_utils.unreplicate(p_state))
+      checkpoint.save(mgr, done, train.host_state(p_state))
   mgr.wait_until_finished()
-  return flax.jax_utils.unreplicate(p_state).params, prior, history
+  return train.host_state(p_state).params, prior, history
 
 
 def finalize_update(base_params, train_vars, prior: model_prior.SpikeSlab):
@@ -167,6 +196,7 @@ def optimize_latents(config, arch, params, frames: np.ndarray):
   steps = max(1, cfg.steps * cfg.batch_size // len(frames)) if cfg.steps else 0
   tx = optax.adam(cfg.lr * 10)  # latents live on a ~unit scale, far from the weights' scale
   latents, history = [], []
+  t_start = time.perf_counter()
   for i in tqdm(range(len(frames)), desc='adapt latents', unit='frame', dynamic_ncols=True):
     x = jnp.asarray(frames[i:i + 1], jnp.float32)
     y, z = model.analyze(arch, params, x)
@@ -175,7 +205,8 @@ def optimize_latents(config, arch, params, frames: np.ndarray):
     for _ in range(steps):
       lat, opt_state, m = _latent_step(arch, params, lat, opt_state, x, tx, config.loss.beta)
     if steps:
-      history.append({'frame': i, **{f'train_{k}': float(v) for k, v in m.items()}})
+      history.append({'frame': i, 'steps': steps, 'time_s': time.perf_counter() - t_start,
+                      **{f'train_{k}': float(v) for k, v in m.items()}})
     latents.append((np.asarray(lat['y']), np.asarray(lat['z'])))
   return latents, history
 

@@ -12,6 +12,7 @@ from absl import logging
 
 from rdm import baselines
 from rdm import data
+from rdm import distributed
 from rdm import finetune
 from rdm import stream
 from rdm import zoo
@@ -105,6 +106,8 @@ def run(config, workdir: str) -> dict:
 
   name = run_name(config)
   encoded, adapted = adapt_and_encode(config, frames, workdir / name)
+  if not distributed.is_primary():
+    return {}  # the other processes of a multi-process run only helped finetune
   rdm_path = workdir / f'{video}-{name}.rdm'
   stream.write_atomic(rdm_path, encoded.data)
   decoded = decode_in_fresh_process(rdm_path)

@@ -7,6 +7,10 @@ from ml_collections import config_flags
 
 config_flags.DEFINE_config_file('config', None, 'Path to a configs/*.py file.', lock_config=True)
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and results.')
+flags.DEFINE_string('coordinator_address', '', 'host:port of process 0 for multi-process runs '
+                    '(jax.distributed); empty: a single process.')
+flags.DEFINE_integer('num_processes', 1, 'Processes in a multi-process run.')
+flags.DEFINE_integer('process_id', 0, 'This process\'s index in a multi-process run.')
 flags.mark_flags_as_required(['config', 'workdir'])
 FLAGS = flags.FLAGS
 
@@ -15,7 +19,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   config = FLAGS.config
-  logging.info('devices: %s', jax.local_devices())
+  if FLAGS.coordinator_address:
+    from rdm import distributed
+    distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  logging.info('process %d of %d, devices: %s', jax.process_index(), jax.process_count(),
+               jax.local_devices())
   logging.info('config:\n%s', config)
   if config.job == 'train_global':
     from rdm import train

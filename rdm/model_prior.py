@@ -69,6 +69,21 @@ def update_bits(prior: SpikeSlab, delta_hat) -> jax.Array:
   return sum(-jnp.sum(jnp.log2(bin_mass(prior, leaf))) for leaf in leaves)
 
 
+def density_bits(prior: SpikeSlab, delta) -> jax.Array:
+  """−Σ log2(t·p(δ)) of the unquantized δ: the continuous counterpart of update_bits. Its
+  gradient pulls δ towards 0 inside the zero bin, where the bin masses are flat (their
+  straight-through gradient at δ̂ = 0 is exactly 0), so unneeded entries stay at 0."""
+  def log_pdf(d, sigma):
+    return -0.5 * jnp.square(d / sigma) - jnp.log(sigma * jnp.sqrt(2 * jnp.pi))
+  total = 0.0
+  for d in jax.tree_util.tree_leaves(delta):
+    log_p = jnp.logaddexp(log_pdf(d, prior.sigma_slab),
+                          jnp.log(prior.alpha) + log_pdf(d, prior.sigma_spike)) - jnp.log1p(
+                              prior.alpha)
+    total += -jnp.sum(log_p + jnp.log(prior.t)) / jnp.log(2.0)
+  return total
+
+
 def bin_pmf(prior: SpikeSlab) -> np.ndarray:
   """P(k) for k = −K..K in float64: the coding table's row (the rest is the escape mass)."""
   k = np.arange(-prior.half_width, prior.half_width + 1, dtype=np.float64)

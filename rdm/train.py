@@ -15,6 +15,7 @@ from absl import logging
 
 from rdm import checkpoint
 from rdm import data
+from rdm import distributed
 from rdm import losses
 from rdm import model
 from rdm import zoo
@@ -71,9 +72,43 @@ def train_step(state: TrainState, x: jax.Array, keys: jax.Array, *, loss_fn, tx,
   return TrainState(state.step + 1, params, opt_state), metrics
 
 
-def make_parallel_step(loss_fn, tx):
-  """train_step pmapped over all local devices (one device is the same code path)."""
-  step = functools.partial(train_step, loss_fn=loss_fn, tx=tx, axis_name=AXIS)
+def ordered_train_step(state: TrainState, x: jax.Array, keys: jax.Array, weights: jax.Array, *,
+                       loss_fn, tx, axis_name: str | None = None):
+  """train_step whose result does not depend on how the batch is split over devices and
+  processes, bit for bit: per-example gradients (each of the same batch-1 shape everywhere) are
+  gathered in example order and summed one by one, Σ w_i ∇ℓ_i. w_i = 1/B, and 0 for the copies
+  that pad a batch to a multiple of the device count (they add an exact 0)."""
+  def example(args):
+    xi, ki = args
+    (_, m), g = jax.value_and_grad(loss_fn, has_aux=True)(state.params, xi[None], ki[None])
+    return g, m
+  grads, metrics = jax.lax.map(example, (x, keys))
+  if axis_name is not None:
+    grads, metrics, weights = jax.lax.all_gather((grads, metrics, weights), axis_name, tiled=True)
+
+  def accumulate(i, total):
+    return jax.tree_util.tree_map(lambda t, g: t + weights[i] * g[i], total, grads)
+  zero = jax.tree_util.tree_map(lambda g: jnp.zeros(g.shape[1:], g.dtype), grads)
+  grads = jax.lax.fori_loop(0, weights.shape[0], accumulate, zero)
+  metrics = jax.tree_util.tree_map(lambda m: jnp.sum(weights * m), metrics)
+  metrics['l2_grads'] = optax.tree_utils.tree_norm(grads)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  return TrainState(state.step + 1, params, opt_state), metrics
+
+
+def padded_batch(x: np.ndarray, keys, devices: int):
+  """(x, keys, w) padded with weight-0 copies of the first example to a multiple of devices."""
+  keys = np.asarray(keys)
+  pad = -len(x) % devices
+  weights = np.r_[np.full(len(x), 1.0 / len(x)), np.zeros(pad)].astype(np.float32)
+  return (np.concatenate([x, np.repeat(x[:1], pad, 0)]),
+          np.concatenate([keys, np.repeat(keys[:1], pad, 0)]), weights)
+
+
+def make_parallel_step(loss_fn, tx, step_fn=train_step):
+  """step_fn pmapped over all local devices (one device is the same code path)."""
+  step = functools.partial(step_fn, loss_fn=loss_fn, tx=tx, axis_name=AXIS)
   return jax.pmap(step, axis_name=AXIS, donate_argnums=0)
 
 
@@ -88,6 +123,20 @@ def shard(x: np.ndarray, devices: int) -> np.ndarray:
   if x.shape[0] % devices:
     raise ValueError(f'batch size {x.shape[0]} is not divisible by {devices} devices')
   return x.reshape(devices, x.shape[0] // devices, *x.shape[1:])
+
+
+def parallel_step(p_step, p_state, devices: int, *global_batch):
+  """One pmapped step on this process's rows of the global batch (x, keys[, weights]); metrics
+  as host floats (identical on every process: the step reduces over all of them)."""
+  local = [shard(distributed.local_rows(np.asarray(a)), devices) for a in global_batch]
+  p_state, m = p_step(p_state, *local)
+  return p_state, {k: float(v[0]) for k, v in jax.device_get(m).items()}
+
+
+def host_state(p_state):
+  """The replicated state as host numpy arrays: what checkpoints store (every process holds
+  the same values, so orbax writes them once, from process 0)."""
+  return jax.device_get(flax.jax_utils.unreplicate(p_state))
 
 
 def example_keys(seed: int, step: int, batch_size: int) -> jax.Array:
@@ -133,8 +182,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Train θ_D on photo crops; resumes from workdir's last checkpoint. Returns final eval."""
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
-  (workdir / 'config.json').write_text(config.to_json_best_effort(indent=2) + '\n')
+  primary = distributed.is_primary()
+  if primary:
+    (workdir / 'config.json').write_text(config.to_json_best_effort(indent=2) + '\n')
   cfg = config.train
+  distributed.check_batch_size(cfg.batch_size)
   arch = model.Architecture(config.model.N, config.model.M)
   tx = make_optimizer(cfg)
   state = create_train_state(initial_params(config, arch), tx)
@@ -158,12 +210,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   t0, window = time.time(), []
   for step in range(start, cfg.stop_at or cfg.steps):
     keys = example_keys(config.seed, step, cfg.batch_size)
-    p_state, m = p_step(p_state, shard(next(batches), devices), shard(np.asarray(keys), devices))
-    m = {k: float(v[0]) for k, v in jax.device_get(m).items()}
+    p_state, m = parallel_step(p_step, p_state, devices, next(batches), keys)
     check_finite(m, step + 1)
     window.append(m)
     done = step + 1
-    if done % cfg.log_every == 0 or done == cfg.steps:
+    if primary and (done % cfg.log_every == 0 or done == cfg.steps):
       rate = (done - start) / (time.time() - t0)
       mean = {f'train_{k}': float(np.mean([w[k] for w in window])) for k in window[0]}
       record = {'step': done, 'steps_per_s': rate, 'wall_s': time.time() - t0, **mean}
@@ -173,12 +224,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                    rate, (cfg.steps - done) / rate / 60)
       window = []
     if done % cfg.checkpoint_every == 0 or done in (cfg.steps, cfg.stop_at):
-      checkpoint.save(mgr, done, flax.jax_utils.unreplicate(p_state))
-    if (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps:
-      ev = evaluate(arch, flax.jax_utils.unreplicate(p_state).params, eval_images)
+      checkpoint.save(mgr, done, host_state(p_state))
+    if primary and ((cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps):
+      ev = evaluate(arch, host_state(p_state).params, eval_images)
       log_line(metrics_path, {'step': done, **{f'eval_{k}': v for k, v in ev.items()}})
       logging.info('eval step %d: bpp %.3f psnr %.2f (estimated bits)', done, ev['bpp'],
                    ev['psnr'])
   mgr.wait_until_finished()
-  final = flax.jax_utils.unreplicate(p_state)
-  return evaluate(arch, final.params, eval_images)
+  return evaluate(arch, host_state(p_state).params, eval_images)

@@ -1,10 +1,13 @@
 """Claims about instance adaptation: the prior, δ̂ coding, the loss, and every mode's step."""
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import special
 
+from conftest import ROOT, run_python
 from rdm import container, finetune, model, model_prior, model_update, stream, zoo
 from rdm.container import FormatError
 
@@ -145,3 +148,56 @@ def test_an_update_section_with_impossible_prior_fails_fast(tiny_arch, t, alpha,
   with pytest.raises(FormatError, match='model update'):
     stream.unpack_update(payload, params)
   assert time.time() - start < 1.0
+
+
+def test_the_rdm_is_byte_identical_on_one_and_on_two_devices(use_tiny_models):
+  """A batch of 3 on 2 devices is padded with a weight-0 example: the step, δ̂ and the stream
+  must still be exactly those of one device."""
+  outputs = {}
+  for devices in (1, 2, 1):
+    result = run_python(['tests/adapt_on_devices.py'], env={
+        'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}',
+        'PYTHONPATH': str(ROOT)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, count, _, moved, _, sha = result.stdout.split()[-6:]
+    assert int(count) == devices and int(moved) > 0
+    outputs.setdefault(devices, set()).add(sha)
+  assert outputs[1] == outputs[2] and len(outputs[1]) == 1
+
+
+def tiny_job_args(workdir, steps):
+  return ['-m', 'rdm.main', '--config=configs/xiph_beta.py', f'--workdir={workdir}',
+          '--config.model.N=8', '--config.model.M=8', '--config.global_model=tiny-a',
+          '--config.data.video=carphone', '--config.data.max_frames=2',
+          f'--config.adapt.steps={steps}', '--config.adapt.checkpoint_every=10',
+          '--config.adapt.crop=64', '--config.adapt.lr=3e-3', '--config.adapt.t=0.01',
+          '--config.adapt.log_every=5']
+
+
+def test_a_killed_finetuning_run_resumes_and_writes_the_uninterrupted_runs_stream(
+    use_tiny_models, tmp_path):
+  import signal
+  import subprocess
+  import sys
+  import time
+  steps = 200
+  killed, clean = tmp_path / 'killed', tmp_path / 'clean'
+  proc = subprocess.Popen([sys.executable, *tiny_job_args(killed, steps)], cwd=ROOT,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  while not list(killed.glob('full-*/checkpoints/20')):
+    assert proc.poll() is None, 'the run ended before it could be killed'
+    assert time.time() < deadline
+    time.sleep(0.1)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not list(killed.glob('*.rdm'))
+  for workdir in (killed, clean):
+    result = run_python(tiny_job_args(workdir, steps))
+    assert result.returncode == 0, result.stderr[-3000:]
+  resumed = [json.loads(l)['step'] for l in
+             next(killed.glob('full-*/metrics.jsonl')).read_text().splitlines()]
+  # Step 5 was logged before the kill; a run that started over would log it again.
+  assert resumed.count(5) == 1 and resumed.count(steps) == 1
+  (a,), (b,) = killed.glob('*.rdm'), clean.glob('*.rdm')
+  assert a.read_bytes() == b.read_bytes()

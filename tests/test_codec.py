@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import run_python
-from rdm import container, data, stream, zoo
+from rdm import coding, container, data, stream, zoo
 
 
 def encode_tiny(frames, name='tiny-a'):
@@ -147,3 +147,16 @@ def test_the_same_input_and_config_give_byte_identical_streams_across_processes(
     outputs.append(out.read_bytes())
   assert outputs[0] == outputs[1]
   assert container.read(outputs[0]).update  # the adapted model's update is in the stream
+
+
+def test_frames_of_one_padded_size_share_compiled_functions(use_tiny_models, bikes_frames):
+  arch, params, _ = zoo.load_global_model('tiny-a')
+  coder = coding.make_coder(arch, params)
+  compiled = (coding.analyze_params, coding.hyper_params, coding.reconstruct_padded)
+  coding.compress_frame(coder, bikes_frames[0, :100, :120])
+  before = [f._cache_size() for f in compiled]
+  for h, w in ((90, 110), (128, 128), (65, 70)):  # all pad to 128×128
+    coded = coding.compress_frame(coder, bikes_frames[0, :h, :w])
+    x_hat = coding.decompress_frame(coder, coded.z_bytes, coded.y_bytes, h, w, coded.index_crc)
+    np.testing.assert_array_equal(x_hat, coded.x_hat)
+  assert [f._cache_size() for f in compiled] == before

@@ -76,3 +76,30 @@ def test_garbage_streams_decode_or_fail_within_a_second(stream):
   except range_coding.CodingError:
     pass
   assert time.time() - start < 1.0
+
+
+def test_scale_indexes_match_a_float64_log_reference_away_from_row_boundaries():
+  rng = np.random.default_rng(0)
+  sigma = np.exp(rng.uniform(np.log(0.05), np.log(400), 200_000)).astype(np.float32)
+  reference = np.clip(np.rint((np.log(sigma.astype(np.float64)) - coding.LOG_SCALE_MIN)
+                              / coding.LOG_SCALE_STEP), 0, coding.NUM_SCALES - 1)
+  # Where σ sits within float32 rounding of a midpoint both answers are right; elsewhere equal.
+  position = (np.log(sigma.astype(np.float64)) - coding.LOG_SCALE_MIN) / coding.LOG_SCALE_STEP
+  clear = np.abs(position - np.floor(position) - 0.5) > 1e-4
+  np.testing.assert_array_equal(coding.scale_indexes(sigma)[clear], reference[clear])
+  assert clear.mean() > 0.99
+  # Exactly at a threshold, σ goes to the upper row; one float32 step below, to the lower.
+  b = coding.scale_boundaries()
+  np.testing.assert_array_equal(coding.scale_indexes(b), np.arange(1, coding.NUM_SCALES))
+  below = np.nextafter(b, np.float32(0))
+  np.testing.assert_array_equal(coding.scale_indexes(below), np.arange(coding.NUM_SCALES - 1))
+
+
+def test_scale_index_thresholds_are_fixed_bits():
+  """The thresholds come from decimal arithmetic: pin a few so a platform's libm cannot move
+  them unnoticed."""
+  b = coding.scale_boundaries()
+  assert b.dtype == np.float32 and b.shape == (coding.NUM_SCALES - 1,)
+  assert np.all(np.diff(b) > 0)
+  assert [hex(b.view(np.uint32)[i]) for i in (0, 127, 254)] == [
+      '0x3de4bb0a', '0x40a9cfaa', '0x437c2354']

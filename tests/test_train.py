@@ -9,29 +9,8 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_python
-from rdm import data, zoo
-
-
-@pytest.fixture(scope='session')
-def photo_dirs(tmp_path_factory, bikes_frames):
-  """Real images (bikes I-frames) as a training and an eval folder."""
-  root = tmp_path_factory.mktemp('photos')
-  for split, frames in (('train', bikes_frames), ('eval', bikes_frames[:1])):
-    (root / split).mkdir()
-    for i, f in enumerate(frames):
-      data.save_png(root / split / f'{i}.png', f)
-  return root
-
-
-def tiny_train_args(workdir, photos, steps, extra=()):
-  return ['-m', 'rdm.main', '--config=configs/global.py', f'--workdir={workdir}',
-          '--config.model.N=8', '--config.model.M=8', f'--config.train.steps={steps}',
-          f'--config.train.photos={photos}/train', f'--config.train.eval_photos={photos}/eval',
-          '--config.train.short_side=128', '--config.train.crop=64',
-          '--config.train.batch_size=2', '--config.train.log_every=1',
-          '--config.train.checkpoint_every=5', '--config.train.eval_every=0',
-          '--config.train.warmup_steps=2', '--config.train.lr=1e-3', *extra]
+from conftest import ROOT, run_python, tiny_train_args
+from rdm import zoo
 
 
 def test_one_real_training_step_writes_metrics_and_a_checkpoint(tmp_path, photo_dirs):

@@ -1,0 +1,67 @@
+"""Finetuning speed and peak memory of one adaptation mode (run once per mode, in its own
+process, so the peak resident memory is that mode's alone).
+
+    python benchmarks/finetune_speed.py --mode full --steps 40 --out full.json
+
+bikes I-frames, msh-n64-beta128, the main job's settings (256² crops, batch 1; latents mode
+optimises whole frames, 3 of them). Steps per second from the metric lines after the first (compiling)
+one; pixels per second = steps/s × pixels per step; peak RSS from getrusage.
+"""
+import argparse
+import json
+import pathlib
+import resource
+import sys
+import tempfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from configs import base  # noqa: E402
+from rdm import data, finetune, zoo  # noqa: E402
+
+
+def steps_per_second(history: list, steps_key: str) -> float:
+  """Throughput between the first and last metric line (the first absorbs compilation)."""
+  first, last = history[0], history[-1]
+  if steps_key == 'step':
+    steps = last['step'] - first['step']
+  else:  # latents: one line per frame, each of `steps` steps
+    steps = last['steps'] * (len(history) - 1)
+  return steps / (last['time_s'] - first['time_s'])
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--mode', required=True, choices=('full', 'encoder', 'latents'))
+  parser.add_argument('--steps', type=int, default=40)
+  parser.add_argument('--video', default='bikes')
+  parser.add_argument('--out', required=True, type=pathlib.Path)
+  args = parser.parse_args()
+  config = base.get_config()
+  config.data.video = args.video
+  config.adapt.mode = args.mode
+  frames = data.read_iframes(args.video, config.data.fps)
+  if args.mode == 'latents':
+    frames = frames[:3]  # per-frame optimisation: a few frames give its speed
+  # latents: steps per frame = steps·batch/frames, so this gives `args.steps` steps per frame.
+  config.adapt.steps = args.steps * (len(frames) if args.mode == 'latents' else 1)
+  config.adapt.log_every = 5
+  arch, params, _ = zoo.load_global_model(config.global_model)
+  with tempfile.TemporaryDirectory() as workdir:
+    adapted = finetune.adapt(config, arch, params, frames, pathlib.Path(workdir))
+  if args.mode == 'latents':
+    rate = steps_per_second(adapted.history, 'steps')
+    pixels = frames.shape[1] * frames.shape[2]
+  else:
+    rate = steps_per_second(adapted.history, 'step')
+    side = min(config.adapt.crop, *frames.shape[1:3])
+    pixels = config.adapt.batch_size * side * side
+  result = {'mode': args.mode, 'steps_per_s': rate, 'pixels_per_step': pixels,
+            'mpix_per_s': rate * pixels / 1e6,
+            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+  print(json.dumps(result))
+  args.out.write_text(json.dumps(result) + '\n')
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,121 @@
+"""RQ4: how the gain of full adaptation over encoder-only grows with finetuning steps, and how
+many I-frames it needs to pay for its update (the break-even point).
+
+    python experiments/rq4.py --video bikes --betas 128 --steps 50,100,200,400 \
+        --frames 1,2,5,10,20 --frames_steps 200
+
+Steps: one run per (β, mode) in a kept workdir under runs/rq4/, coded at each step count in
+turn; each count resumes the previous checkpoint, which equals a fresh run of that length
+because the learning rate is constant after warm-up (adapt.end_lr_factor=1). Frames: the first
+n I-frames only (data.max_frames), both modes at --frames_steps. Every point is a real stream
+(update included), decoded and checked. One JSON line per point in
+experiments/results/rq4-<video>.jsonl (finished points are skipped); a plot beside it of
+ΔPSNR, Δbpp and ΔL = ΔMSE + β·Δbpp (full − encoder; ΔL < 0: full pays).
+"""
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from experiments.sweep import model_for, parse_value, point_config, run_point  # noqa: E402
+from rdm import data  # noqa: E402
+
+MODES = ('encoder', 'full')
+
+
+def load(path: pathlib.Path) -> list:
+  return [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
+
+
+def mse(psnr: float) -> float:
+  return 255.0 ** 2 / 10 ** (psnr / 10)
+
+
+def gains(records: list, axis: str) -> list:
+  """Per (β, axis value): full − encoder in PSNR, bpp and the RD loss."""
+  by = {(r['beta'], r[axis], r['mode']): r for r in records if r['axis'] == axis}
+  out = []
+  for (beta, value, mode), f in sorted(by.items()):
+    e = by.get((beta, value, 'encoder'))
+    if mode == 'full' and e:
+      out.append({'beta': beta, axis: value, 'd_psnr': f['psnr'] - e['psnr'],
+                  'd_bpp': f['bpp_total'] - e['bpp_total'],
+                  'd_loss': mse(f['psnr']) - mse(e['psnr']) + beta * (f['bpp_total'] -
+                                                                       e['bpp_total'])})
+  return out
+
+
+def plot(records: list, path: pathlib.Path) -> None:
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+  for ax, axis, label in ((axes[0], 'steps', 'finetuning steps'),
+                          (axes[1], 'frames', 'I-frames used')):
+    g = gains(records, axis)
+    for beta in sorted({x['beta'] for x in g}):
+      pts = [x for x in g if x['beta'] == beta]
+      ax.plot([x[axis] for x in pts], [x['d_loss'] for x in pts], 'o-', label=f'β={beta:g}')
+    ax.axhline(0, color='gray', lw=0.8)
+    ax.set_xscale('log')
+    ax.set_xlabel(label)
+    ax.set_ylabel('ΔL = ΔMSE + β·Δbpp, full − encoder')
+    ax.grid(alpha=0.3)
+    ax.legend()
+  fig.suptitle(f'{path.stem}: full adaptation vs encoder-only (ΔL < 0: full pays)')
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  p.add_argument('--video', default='bikes')
+  p.add_argument('--betas', default='128')
+  p.add_argument('--steps', default='50,100,200,400')
+  p.add_argument('--frames', default='1,2,5,10,20')
+  p.add_argument('--frames_steps', type=int, default=200)
+  p.add_argument('--set', nargs='*', default=[], help='config overrides for every point')
+  args = p.parse_args()
+  overrides = {k: parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
+  overrides['adapt.end_lr_factor'] = 1.0
+  out = ROOT / 'experiments' / 'results' / f'rq4-{args.video}.jsonl'
+  done = {r['key'] for r in load(out)}
+  all_frames = data.read_iframes(args.video)
+  plan = [('steps', int(s), len(all_frames), int(s)) for s in args.steps.split(',')]
+  plan += [('frames', int(n), int(n), args.frames_steps) for n in args.frames.split(',')
+           if int(n) <= len(all_frames)]
+  for beta in (float(b) for b in args.betas.split(',')):
+    for mode in MODES:
+      for axis, value, n_frames, steps in plan:
+        key = f'{args.video}|b{beta:g}|{mode}|{axis}={value}|{json.dumps(overrides, sort_keys=True)}'
+        if key in done:
+          continue
+        config = point_config(args.video, mode, beta, model_for(beta, ''), {
+            **overrides, 'adapt.steps': steps, 'data.max_frames': n_frames})
+        # Step points share one workdir so that each resumes the previous one.
+        workdir = (ROOT / 'runs' / 'rq4' / f'{args.video}-b{beta:g}-{mode}'
+                   if axis == 'steps' else None)
+        result = run_point(config, all_frames[:n_frames], workdir)
+        record = {'key': key, 'video': args.video, 'beta': beta, 'mode': mode, 'axis': axis,
+                  axis: value, 'steps_run': steps, 'n_frames': n_frames,
+                  'overrides': overrides, 'date': time.strftime('%Y-%m-%d'), **result}
+        with out.open('a') as f:
+          f.write(json.dumps(record) + '\n')
+        print(f'{key}: {result["bpp_total"]:.4f} bpp (model {result["bpp_model"]:.4f}), '
+              f'{result["psnr"]:.2f} dB', flush=True)
+  records = load(out)
+  for axis in ('steps', 'frames'):
+    for g in gains(records, axis):
+      print(f'β={g["beta"]:g} {axis}={g[axis]}: ΔPSNR {g["d_psnr"]:+.3f} dB, '
+            f'Δbpp {g["d_bpp"]:+.4f}, ΔL {g["d_loss"]:+.2f}')
+  plot(records, out.with_suffix('.png'))
+  print(f'→ {out.with_suffix(".png")}')
+
+
+if __name__ == '__main__':
+  main()

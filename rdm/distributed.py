@@ -1,0 +1,34 @@
+"""Several processes (one or many hosts) training one model through jax.distributed.
+
+Every process runs the same command with its own --process_id; process 0's host is the
+coordinator. Each process draws the same global batch (crops and noise keys are seeded by
+(seed, step)), keeps its own rows and shards them over its local devices; pmean in the step then
+spans every device of every process, so N processes take the step one process takes on the
+whole batch. Process 0 alone writes logs and outputs; all processes take part in checkpoints.
+"""
+import jax
+import numpy as np
+
+
+def initialize(coordinator_address: str, num_processes: int, process_id: int) -> None:
+  """Join the job. On CPU, cross-process collectives need gloo."""
+  if num_processes < 1 or not 0 <= process_id < num_processes:
+    raise ValueError(f'process_id must be in [0, {num_processes}), got {process_id}')
+  jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+  jax.distributed.initialize(coordinator_address, num_processes, process_id)
+
+
+def is_primary() -> bool:
+  return jax.process_index() == 0
+
+
+def check_batch_size(batch_size: int) -> None:
+  if batch_size % jax.device_count():
+    raise ValueError(f'the batch size {batch_size} must be a multiple of the '
+                     f'{jax.device_count()} devices of all processes')
+
+
+def local_rows(global_batch: np.ndarray) -> np.ndarray:
+  """This process's contiguous share of a global batch [B, ...]."""
+  n = global_batch.shape[0] // jax.process_count()
+  return global_batch[jax.process_index() * n:(jax.process_index() + 1) * n]

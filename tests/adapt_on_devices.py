@@ -1,0 +1,24 @@
+"""Run by test_adapt.py under 1 and under 2 fake CPU devices: full adaptation of the tiny model
+on real frames; prints the stream's sha256, the device count and how many δ̂ entries moved."""
+import hashlib
+import pathlib
+import sys
+import tempfile
+
+import jax
+import numpy as np
+
+from configs import base
+from rdm import data, job
+
+c = base.get_config()
+c.model.N, c.model.M = 8, 8
+c.global_model = 'tiny-a'
+c.adapt.update(mode='full', steps=6, batch_size=3, crop=64, lr=3e-3, delta_lr=3e-2, t=0.01)
+frames = data.read_iframes('bikes', max_frames=2)[:, :96, :128]
+with tempfile.TemporaryDirectory() as workdir:
+  encoded, adapted = job.adapt_and_encode(c, frames, pathlib.Path(workdir))
+moved = sum(int(np.count_nonzero(d)) for d in adapted.delta_hat.values())
+print('DEVICES', jax.local_device_count(), 'MOVED', moved, 'SHA', hashlib.sha256(
+    encoded.data).hexdigest())
+sys.exit(0)

@@ -1,0 +1,61 @@
+"""Claim: N processes under jax.distributed take the step one process takes on the same global
+batch (localhost, CPU collectives through gloo)."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+
+from conftest import ROOT, run_python, tiny_train_args
+from rdm import model, zoo
+
+
+def free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+def run_processes(count: int, args: list, timeout: int = 600) -> list:
+  """Start `count` processes of one multi-process job and wait for all of them."""
+  address = f'localhost:{free_port()}'
+  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}  # one CPU device each
+  procs = [subprocess.Popen(
+      [sys.executable, *args, f'--coordinator_address={address}', f'--num_processes={count}',
+       f'--process_id={i}'], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True) for i in range(count)]
+  try:
+    return [(p.wait(timeout=timeout), p.stderr.read()) for p in procs]
+  finally:
+    for p in procs:
+      p.kill()
+
+
+def train_losses(workdir) -> list:
+  return [json.loads(l)['train_loss'] for l in (workdir / 'metrics.jsonl').read_text().splitlines()
+          if 'train_loss' in l]
+
+
+def test_two_processes_reach_the_loss_and_parameters_of_one_process(tmp_path, photo_dirs):
+  steps = 4
+  one, two = tmp_path / 'one', tmp_path / 'two'
+  single = run_python(tiny_train_args(one, photo_dirs, steps))
+  assert single.returncode == 0, single.stderr[-3000:]
+  for code, stderr in run_processes(2, tiny_train_args(two, photo_dirs, steps)):
+    assert code == 0, stderr[-3000:]
+    assert 'of 2, devices' in stderr  # each really joined a 2-process job
+  np.testing.assert_allclose(train_losses(two), train_losses(one), rtol=1e-5)
+  arch = model.Architecture(8, 8)
+  for a, b in zip(jax.tree_util.tree_leaves(zoo.load_params(str(one), arch)),
+                  jax.tree_util.tree_leaves(zoo.load_params(str(two), arch))):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_bad_process_id_is_rejected(tmp_path, photo_dirs):
+  result = run_python(tiny_train_args(tmp_path, photo_dirs, 1, (
+      '--coordinator_address=localhost:1', '--num_processes=2', '--process_id=2')))
+  assert result.returncode != 0
+  assert 'process_id must be in [0, 2)' in result.stderr
