@@ -56,17 +56,16 @@ def get_config() -> ml_collections.ConfigDict:
   c.adapt.model_rate = True  # include M in the loss (RQ2 ablation: False)
   # Gradient of M: 'bins' (straight-through through the bin masses, flat at δ̂ = 0) or 'density'
   # (the continuous prior's, which pulls entries inside the zero bin back to 0).
-  c.adapt.rate_gradient = 'bins'
+  c.adapt.rate_gradient = 'density'
   c.adapt.quantize_aware = True  # train with δ̂ (False: train δ, quantize at the end; RQ2)
-  # Proxy for round() in R while adapting: 'ste' (the rounded latents the coder will pay for) or
-  # 'noise'. With θ_D's entropy model fixed, the encoder learns to game the noise proxy: R falls
-  # under noise while the rounded rate and the loss rise (WORKSPACE.md).
-  c.adapt.rate_mode = 'ste'
+  # Proxy for round() in R while adapting: 'noise' (as in training) or 'ste' (the rounded latents
+  # the coder pays for). Measured on bikes, β=128: noise is slightly better (WORKSPACE.md).
+  c.adapt.rate_mode = 'noise'
   c.adapt.steps = 300  # finetuning steps
   c.adapt.lr = 1e-4  # peak Adam learning rate of the encoder (×10 for y, z in 'latents' mode)
   c.adapt.delta_lr = 0.0  # peak Adam learning rate of δ (0: adapt.lr)
-  c.adapt.warmup_steps = 0  # linear warm-up of both rates from 0
-  c.adapt.end_lr_factor = 1.0  # cosine decay to this fraction of the peak rates (1: constant)
+  c.adapt.warmup_steps = 50  # linear warm-up of both rates from 0
+  c.adapt.end_lr_factor = 0.1  # cosine decay to this fraction of the peak rates (1: constant)
   c.adapt.batch_size = 1  # crops (or frames) per step
   c.adapt.crop = 256  # crop side in pixels (capped at the frame size); 0: full frames
   c.adapt.checkpoint_every = 100  # steps between finetuning checkpoints

@@ -31,14 +31,16 @@ def jpeg_curve(frames: np.ndarray, qualities=(10, 20, 30, 40, 50, 60, 70, 80, 90
 
 # name: (file extension, ffmpeg encoder arguments with {q}, quality ladder, one file per frame).
 # Still-image formats code each I-frame as its own file; HEVC and VVC code the I-frames as one
-# all-intra stream. Every codec gets 4:2:0 YUV from ffmpeg's RGB conversion.
+# all-intra stream (x265 without its info SEI: a ~2 kB text of its settings in every key frame).
+# Every codec gets 4:2:0 YUV from ffmpeg's RGB conversion.
 FFMPEG_CODECS = {
     'webp': ('webp', '-c:v libwebp -quality {q} -f webp', (95, 85, 75, 60, 45, 30, 15, 5), True),
     'jpegxl': ('jxl', '-c:v libjxl -distance {q} -f image2', (0.5, 1, 1.5, 2, 3, 4, 6, 9), True),
     'avif': ('avif', '-c:v libaom-av1 -still-picture 1 -cpu-used 6 -crf {q} -f avif',
              (12, 20, 27, 34, 40, 46, 52, 58), True),
-    'hevc-intra': ('hevc', '-c:v libx265 -preset medium -x265-params keyint=1:log-level=error '
-                   '-crf {q} -f hevc', (12, 17, 22, 27, 32, 37, 42, 47), False),
+    'hevc-intra': ('hevc', '-c:v libx265 -preset medium -x265-params '
+                   'keyint=1:info=0:log-level=error -crf {q} -f hevc',
+                   (12, 17, 22, 27, 32, 37, 42, 47), False),
     'vvc-intra': ('vvc', '-c:v libvvenc -preset fast -vvenc-params IntraPeriod=1 -qp {q} -f vvc',
                   (17, 22, 27, 32, 37, 42, 47, 51), False),
 }

@@ -14,7 +14,8 @@ from rdm import data, job
 c = base.get_config()
 c.model.N, c.model.M = 8, 8
 c.global_model = 'tiny-a'
-c.adapt.update(mode='full', steps=6, batch_size=3, crop=64, lr=3e-3, delta_lr=3e-2, t=0.01)
+c.adapt.update(mode='full', steps=6, batch_size=3, crop=64, lr=3e-3, delta_lr=3e-2, t=0.01,
+               warmup_steps=0)
 frames = data.read_iframes('bikes', max_frames=2)[:, :96, :128]
 with tempfile.TemporaryDirectory() as workdir:
   encoded, adapted = job.adapt_and_encode(c, frames, pathlib.Path(workdir))

@@ -91,6 +91,7 @@ def tiny_config(mode, **adapt):
   c.adapt.batch_size = 2
   c.adapt.crop = 64
   c.adapt.log_every = 1
+  c.adapt.warmup_steps = 0
   c.adapt.update(adapt)
   return c
 
@@ -171,7 +172,7 @@ def tiny_job_args(workdir, steps):
           '--config.data.video=carphone', '--config.data.max_frames=2',
           f'--config.adapt.steps={steps}', '--config.adapt.checkpoint_every=10',
           '--config.adapt.crop=64', '--config.adapt.lr=3e-3', '--config.adapt.t=0.01',
-          '--config.adapt.log_every=5']
+          '--config.adapt.log_every=5', '--config.adapt.warmup_steps=0']
 
 
 def test_a_killed_finetuning_run_resumes_and_writes_the_uninterrupted_runs_stream(

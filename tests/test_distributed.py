@@ -59,3 +59,17 @@ def test_a_bad_process_id_is_rejected(tmp_path, photo_dirs):
       '--coordinator_address=localhost:1', '--num_processes=2', '--process_id=2')))
   assert result.returncode != 0
   assert 'process_id must be in [0, 2)' in result.stderr
+
+
+def test_the_adaptation_job_writes_the_same_rdm_from_two_processes(use_tiny_models, tmp_path):
+  args = ['-m', 'rdm.main', '--config=configs/xiph_beta.py', '--config.model.N=8',
+          '--config.model.M=8', '--config.global_model=tiny-a', '--config.data.video=carphone',
+          '--config.data.max_frames=2', '--config.adapt.steps=6', '--config.adapt.batch_size=3',
+          '--config.adapt.crop=64', '--config.adapt.lr=3e-3', '--config.adapt.delta_lr=3e-2',
+          '--config.adapt.t=0.01', '--config.adapt.warmup_steps=0']
+  single = run_python([*args, f'--workdir={tmp_path / "one"}'])
+  assert single.returncode == 0, single.stderr[-3000:]
+  for code, stderr in run_processes(2, [*args, f'--workdir={tmp_path / "two"}']):
+    assert code == 0, stderr[-3000:]
+  (a,), (b,) = (tmp_path / 'one').glob('*.rdm'), (tmp_path / 'two').glob('*.rdm')
+  assert a.read_bytes() == b.read_bytes()
