@@ -63,7 +63,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.adapt.rate_mode = 'noise'
   c.adapt.steps = 300  # finetuning steps
   c.adapt.lr = 1e-4  # peak Adam learning rate of the encoder (×10 for y, z in 'latents' mode)
-  c.adapt.delta_lr = 0.0  # peak Adam learning rate of δ (0: adapt.lr)
+  c.adapt.delta_lr = 3e-4  # peak Adam learning rate of δ (0: adapt.lr); tuned on bikes, β=128
   c.adapt.warmup_steps = 50  # linear warm-up of both rates from 0
   c.adapt.end_lr_factor = 0.1  # cosine decay to this fraction of the peak rates (1: constant)
   c.adapt.batch_size = 1  # crops (or frames) per step

@@ -88,7 +88,7 @@ def main():
   all_frames = data.read_iframes(args.video)
   plan = [('steps', int(s), len(all_frames), int(s)) for s in args.steps.split(',')]
   plan += [('frames', int(n), int(n), args.frames_steps) for n in args.frames.split(',')
-           if int(n) <= len(all_frames)]
+           if n and int(n) <= len(all_frames)]
   for beta in (float(b) for b in args.betas.split(',')):
     for mode in MODES:
       for axis, value, n_frames, steps in plan:

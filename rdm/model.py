@@ -12,6 +12,7 @@ import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from rdm import entropy_models
 from rdm import quantization
@@ -45,8 +46,38 @@ def _conv(features: int, kernel: int = 5, stride: int = 2, name: str | None = No
   return nn.Conv(features, (kernel, kernel), (stride, stride), padding='SAME', name=name)
 
 
-def _deconv(features: int, kernel: int = 5, stride: int = 2) -> nn.ConvTranspose:
-  return nn.ConvTranspose(features, (kernel, kernel), (stride, stride), padding='SAME')
+# Output phase (row parity of the 2× upsampled output) → the 5×5 kernel taps that reach it from
+# input offsets −1, 0, +1; index 5 is a zero tap.
+_PHASE_TAPS = np.array([[1, 3, 5], [0, 2, 4]])
+
+
+def _phase_kernel(w: jax.Array) -> jax.Array:
+  """[5, 5, Cin, C] transposed-convolution kernel → [3, 3, Cin, 4·C] kernel of its 4 phases."""
+  wpad = jnp.pad(w, ((0, 1), (0, 1), (0, 0), (0, 0)))
+  k = wpad[_PHASE_TAPS[:, None, :, None], _PHASE_TAPS[None, :, None, :]]  # [2, 2, 3, 3, Cin, C]
+  return jnp.transpose(k, (2, 3, 4, 0, 1, 5)).reshape(3, 3, w.shape[2], 4 * w.shape[3])
+
+
+class ConvTranspose(nn.Module):
+  """5×5, stride-2, 'SAME' transposed convolution with flax nn.ConvTranspose's parameters and
+  output, computed as a 3×3 convolution into the 4 output phases followed by depth-to-space.
+  XLA's CPU backend runs a transposed convolution over the zero-dilated input (4× the work);
+  this form is ~2.5× faster and decoding is dominated by g_s (benchmarks/)."""
+  features: int
+
+  @nn.compact
+  def __call__(self, x):
+    w = self.param('kernel', nn.initializers.lecun_normal(), (5, 5, x.shape[-1], self.features))
+    b = self.param('bias', nn.initializers.zeros_init(), (self.features,))
+    y = jax.lax.conv_general_dilated(x, _phase_kernel(w).astype(x.dtype), (1, 1),
+                                     ((1, 1), (1, 1)), dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    n, h, wd, _ = y.shape
+    y = y.reshape(n, h, wd, 2, 2, self.features).transpose(0, 1, 3, 2, 4, 5)
+    return y.reshape(n, 2 * h, 2 * wd, self.features) + b
+
+
+def _deconv(features: int) -> ConvTranspose:
+  return ConvTranspose(features)
 
 
 class AnalysisTransform(nn.Module):

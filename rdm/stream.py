@@ -19,7 +19,7 @@ from rdm import range_coding
 from rdm import zoo
 from rdm.container import FormatError
 
-_UPDATE_HEAD = struct.Struct('<fffH')
+UPDATE_HEAD = struct.Struct('<fffH')
 
 
 @dataclasses.dataclass
@@ -32,20 +32,20 @@ class Encoded:
 
 def pack_update(delta_hat: dict, prior: model_prior.SpikeSlab, groups: str) -> bytes:
   names = groups.encode()
-  head = _UPDATE_HEAD.pack(prior.t, prior.alpha, prior.sigma_slab, len(names))
+  head = UPDATE_HEAD.pack(prior.t, prior.alpha, prior.sigma_slab, len(names))
   return head + names + model_update.encode_update(delta_hat, prior)
 
 
 def unpack_update(payload: bytes, base_params):
   """(θ_D + δ̂, δ̂) from an UPDATE section; FormatError on anything inconsistent."""
-  if len(payload) < _UPDATE_HEAD.size:
+  if len(payload) < UPDATE_HEAD.size:
     raise FormatError('model update section is shorter than its header')
-  t, alpha, sigma_slab, n = _UPDATE_HEAD.unpack_from(payload)
-  names_end = _UPDATE_HEAD.size + n
+  t, alpha, sigma_slab, n = UPDATE_HEAD.unpack_from(payload)
+  names_end = UPDATE_HEAD.size + n
   if len(payload) < names_end:
     raise FormatError('model update section ends inside its parameter patterns')
   try:
-    groups = payload[_UPDATE_HEAD.size:names_end].decode()
+    groups = payload[UPDATE_HEAD.size:names_end].decode()
     prior = model_prior.SpikeSlab(float(t), float(alpha), float(sigma_slab))
     names = model_update.selected_names(base_params, groups, model.RECEIVER_GROUPS)
     delta_hat = model_update.decode_update(payload[names_end:], base_params, names, prior)
