@@ -7,7 +7,7 @@ many I-frames it needs to pay for its update (the break-even point).
 Steps: one run per (β, mode) in a kept workdir under runs/rq4/, coded at each step count in
 turn; each count resumes the previous checkpoint, which equals a fresh run of that length
 because the learning rate is constant after warm-up (adapt.end_lr_factor=1). Frames: the first
-n I-frames only (data.max_frames), both modes at --frames_steps. Every point is a real stream
+n I-frames only (data.max_frames), both modes at --frames_steps with the default schedule. Every point is a real stream
 (update included), decoded and checked. One JSON line per point in
 experiments/results/rq4-<video>.jsonl (finished points are skipped); a plot beside it of
 ΔPSNR, Δbpp and ΔL = ΔMSE + β·Δbpp (full − encoder; ΔL < 0: full pays).
@@ -82,28 +82,29 @@ def main():
   p.add_argument('--set', nargs='*', default=[], help='config overrides for every point')
   args = p.parse_args()
   overrides = {k: parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
-  overrides['adapt.end_lr_factor'] = 1.0
   out = ROOT / 'experiments' / 'results' / f'rq4-{args.video}.jsonl'
   done = {r['key'] for r in load(out)}
   all_frames = data.read_iframes(args.video)
-  plan = [('steps', int(s), len(all_frames), int(s)) for s in args.steps.split(',')]
+  plan = [('steps', int(s), len(all_frames), int(s)) for s in args.steps.split(',') if s]
   plan += [('frames', int(n), int(n), args.frames_steps) for n in args.frames.split(',')
            if n and int(n) <= len(all_frames)]
   for beta in (float(b) for b in args.betas.split(',')):
     for mode in MODES:
       for axis, value, n_frames, steps in plan:
-        key = f'{args.video}|b{beta:g}|{mode}|{axis}={value}|{json.dumps(overrides, sort_keys=True)}'
+        # Step points resume each other: a constant rate after the warm-up makes that exact.
+        point = {**overrides, **({'adapt.end_lr_factor': 1.0} if axis == 'steps' else {})}
+        key = f'{args.video}|b{beta:g}|{mode}|{axis}={value}|{json.dumps(point, sort_keys=True)}'
         if key in done:
           continue
         config = point_config(args.video, mode, beta, model_for(beta, ''), {
-            **overrides, 'adapt.steps': steps, 'data.max_frames': n_frames})
+            **point, 'adapt.steps': steps, 'data.max_frames': n_frames})
         # Step points share one workdir so that each resumes the previous one.
         workdir = (ROOT / 'runs' / 'rq4' / f'{args.video}-b{beta:g}-{mode}'
                    if axis == 'steps' else None)
         result = run_point(config, all_frames[:n_frames], workdir)
         record = {'key': key, 'video': args.video, 'beta': beta, 'mode': mode, 'axis': axis,
                   axis: value, 'steps_run': steps, 'n_frames': n_frames,
-                  'overrides': overrides, 'date': time.strftime('%Y-%m-%d'), **result}
+                  'overrides': point, 'date': time.strftime('%Y-%m-%d'), **result}
         with out.open('a') as f:
           f.write(json.dumps(record) + '\n')
         print(f'{key}: {result["bpp_total"]:.4f} bpp (model {result["bpp_model"]:.4f}), '
