@@ -89,7 +89,7 @@ def model_bits(prior, delta, delta_used, rate_gradient: str):
 
 def rdm_loss_fn(train_vars, x, keys, *, arch, base_params, prior, beta, total_pixels,
                 model_rate: bool, quantize_aware: bool, rate_mode: str, decoder_mode: str,
-                rate_gradient: str = 'bins'):
+                rate_gradient: str):
   """L_RDM on a batch of I-frame crops; M is normalised by all pixels of all I-frames."""
   params, delta_used = adapted_params(base_params, train_vars, prior.t, quantize_aware)
   fwd = train.batch_forward(arch, params, x, keys, rate_mode, decoder_mode)

@@ -211,7 +211,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     keys = example_keys(config.seed, step, cfg.batch_size)
     p_state, m = parallel_step(p_step, p_state, devices, next(batches), keys)
     check_finite(m, step + 1)
-    window.append(m)
+    if primary:  # only process 0 logs, so only it collects (and empties) the window
+      window.append(m)
     done = step + 1
     if primary and (done % cfg.log_every == 0 or done == cfg.steps):
       rate = (done - start) / (time.time() - t0)
