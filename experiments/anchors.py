@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from rdm import baselines, data  # noqa: E402
 
-JPEG_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+JPEG_QUALITIES = (1, 2, 3, 5, 7, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 
 
 def points(frames, codec: str):

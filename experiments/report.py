@@ -2,6 +2,8 @@
 
     python experiments/report.py experiments/results/rq1-bikes.jsonl [--anchor encoder]
 
+The anchor is a mode of the sweep (none, encoder, ...) or a classical codec (jpeg, webp, ...).
+
 Prints BD-PSNR (dB) and BD-rate (%) of each curve against the anchor (bjontegaard package,
 Akima interpolation) and writes <file>.png next to the input. Classical codecs come from
 experiments/results/anchors-<video>.jsonl (experiments/anchors.py), or JPEG alone when absent.
@@ -66,9 +68,10 @@ def main():
     c_all = {**c, **classical}
     print(f'{path.name} ({video}): BD vs {args.anchor}')
     for label, pts in c_all.items():
-      if label != args.anchor and args.anchor in c and len(pts) >= 2 and len(c[args.anchor]) >= 2:
-        psnr = bd_metric(bd.bd_psnr, c[args.anchor], pts)
-        rate = bd_metric(bd.bd_rate, c[args.anchor], pts)
+      anchor = c_all.get(args.anchor, [])
+      if label != args.anchor and len(pts) >= 2 and len(anchor) >= 2:
+        psnr = bd_metric(bd.bd_psnr, anchor, pts)
+        rate = bd_metric(bd.bd_rate, anchor, pts)
         print(f'  {label:<16} BD-PSNR {psnr:+.2f} dB   BD-rate {rate:+.1f} %  (nan: curve not '
               'monotone)')
     fig, ax = plt.subplots(figsize=(6.5, 4.5))

@@ -4,7 +4,7 @@
 
 Finetunes in full mode, codes the stream, and reports for every leaf group of δ̂ (each layer of
 g_s and h_s, the z prior; kernels, biases and GDN parameters apart): parameters, fraction
-non-zero, bits under the spike-and-slab table, mean |δ̂|; then header / update / z / y bits.
+non-zero, coded bits (flag + spike-and-slab table), mean |δ̂|; then header / update / z / y bits.
 Writes experiments/results/rq3-<video>-b<beta>.json.
 """
 import argparse
@@ -26,8 +26,10 @@ def group_stats(delta_hat: dict, prior) -> list[dict]:
   rows = []
   for name in sorted(delta_hat):
     k = model_update.update_integers({name: delta_hat[name]}, prior.t)
+    # an unchanged leaf is not coded at all: one flag bit (the prior alone would charge it)
+    coded = range_coding.ideal_bits(k, np.zeros_like(k), table) if k.any() else 0.0
     rows.append({'group': name, 'params': int(k.size), 'nonzero': float(np.mean(k != 0)),
-                 'bits': range_coding.ideal_bits(k, np.zeros_like(k), table),
+                 'bits': 1 + coded,
                  'mean_abs_delta': float(np.mean(np.abs(delta_hat[name])))})
   return rows
 

@@ -91,7 +91,9 @@ def main():
     for beta in (float(b) for b in args.betas.split(',')):
       model = model_for(beta, args.model)
       config = point_config(args.video, mode, beta, model, overrides)
-      key = f'{args.video}|{model}|{job.run_name(config)}|{json.dumps(overrides, sort_keys=True)}'
+      # the model's hash is in the key, so a retrained model of the same name is a new point
+      model_id = f'{model}@{zoo.manifest(model)["sha256"][:12]}'
+      key = f'{args.video}|{model_id}|{job.run_name(config)}|{json.dumps(overrides, sort_keys=True)}'
       if key in finished:
         print(f'skip {key}')
         continue

@@ -9,22 +9,27 @@ py=${PYTHON:-.venv/bin/python}
 [ -d data/photos/train ] || "$py" scripts/gather_photos.py
 base="--config=configs/global.py"
 # Sitting 1 ran on 128² crops (batch 8) to step 1400; sitting 2 switched to 256² crops (batch 2)
-# on the same 4000-step schedule, ended at step 3200 for time (the cosine has decayed the learning
-# rate to ~4e-5 by then; why the crops changed: configs/base.py, WORKSPACE.md).
+# on the same 4000-step schedule and ended at step 3200 for time (why the crops changed:
+# configs/base.py, WORKSPACE.md). Sitting 3 is a new schedule from sitting 2's weights with fresh
+# Adam moments: a peak of 2e-4 diverged there within 400 steps, 1e-4 did not.
 first_cmd="$py -m rdm.main $base --workdir=runs/global-b128 --config.train.steps=4000 \
 --config.train.crop=128 --config.train.batch_size=8 --config.train.stop_at=1400"
 second_cmd="$py -m rdm.main $base --workdir=runs/global-b128 --config.train.steps=4000 \
 --config.train.stop_at=3200"
+third_cmd="$py -m rdm.main $base --workdir=runs/global2-b128 --config.train.init_from=runs/global-b128 \
+--config.train.steps=7000 --config.train.warmup_steps=100 --config.train.lr=1e-4 \
+--config.train.eval_every=1000 --config.train.checkpoint_every=250"
 $first_cmd
 $second_cmd
-base_cmd="$first_cmd && $second_cmd"
-"$py" scripts/export_model.py --workdir runs/global-b128 --name msh-n64-beta128 --command "$base_cmd"
-for beta in ${BETAS:-32 64 256}; do
-  cmd="$py -m rdm.main $base --workdir=runs/global-b$beta --config.loss.beta=$beta \
---config.train.init_from=runs/global-b128 --config.train.steps=${LADDER_STEPS:-200} \
---config.train.warmup_steps=20 --config.train.lr=1e-4 --config.train.eval_every=0 \
---config.train.checkpoint_every=100"
+$third_cmd
+base_cmd="$first_cmd && $second_cmd && $third_cmd"
+"$py" scripts/export_model.py --workdir runs/global2-b128 --name msh-n64-beta128 --command "$base_cmd"
+for beta in ${BETAS:-8 32 512 2048}; do
+  cmd="$py -m rdm.main $base --workdir=runs/ladder-b$beta --config.loss.beta=$beta \
+--config.train.init_from=runs/global2-b128 --config.train.steps=${LADDER_STEPS:-1000} \
+--config.train.warmup_steps=50 --config.train.lr=1e-4 --config.train.eval_every=0 \
+--config.train.checkpoint_every=250"
   $cmd
-  "$py" scripts/export_model.py --workdir "runs/global-b$beta" --name "msh-n64-beta$beta" \
+  "$py" scripts/export_model.py --workdir "runs/ladder-b$beta" --name "msh-n64-beta$beta" \
     --command "$base_cmd && $cmd"
 done

@@ -14,7 +14,7 @@ import struct
 import zlib
 
 MAGIC = b'RDM1'
-VERSION = 1
+VERSION = 2  # 2: the update codes a changed-leaf flag per leaf (rdm.model_update)
 MAX_SIDE = 16384  # larger frames are refused rather than allocated
 UPDATE, Z, Y = 1, 2, 3
 _HEAD = struct.Struct('<4sB32sH')
@@ -94,7 +94,8 @@ def read(data: bytes) -> Stream:
     raise FormatError(f'format version {version} is newer than this rdm reads ({VERSION}); '
                       'upgrade rdm')
   if version != VERSION:
-    raise FormatError(f'unknown format version {version}')
+    raise FormatError(f'format version {version} is older than this rdm reads ({VERSION}); '
+                      're-encode the video')
   frames = tuple(Frame(*r.take(_FRAME, f'frame table entry {i}')) for i in range(count))
   (sections,) = r.take(_COUNT, 'section count')
   if sections != 1 + 2 * count:

@@ -1,7 +1,8 @@
 """Whole streams: frames (+ δ̂) → .rdm bytes → frames, with the model id checked.
 
 The UPDATE section payload is: t, α, σ_slab (float32 ×3) | u16 length + the δ patterns (utf-8)
-| range-coded k = δ̂/t under the spike-and-slab table. Empty when no update is sent.
+| one flag bit per selected leaf | range-coded k = δ̂/t of the flagged leaves under the
+spike-and-slab table (rdm.model_update). Empty when no update is sent.
 """
 import dataclasses
 import os
@@ -70,10 +71,7 @@ def encode_frames(model_name: str, frames: np.ndarray, params=None, delta_hat=No
       update=update, z=tuple(c.z_bytes for c in coded), y=tuple(c.y_bytes for c in coded))
   estimated = {'y': sum(c.estimated_bits_y for c in coded),
                'z': sum(c.estimated_bits_z for c in coded),
-               'update': (range_coding.ideal_bits(
-                   model_update.update_integers(delta_hat, prior.t),
-                   np.zeros(sum(d.size for d in delta_hat.values()), np.int32),
-                   model_update.update_table(prior)) if delta_hat else 0.0)}
+               'update': model_update.update_bits(delta_hat, prior) if delta_hat else 0.0}
   return Encoded(container.write(stream), np.stack([c.x_hat for c in coded]),
                  stream.section_sizes(), estimated)
 

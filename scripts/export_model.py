@@ -25,6 +25,19 @@ def measure(name: str, frames: np.ndarray) -> dict:
   return {k: r[k] for k in ('bpp_total', 'bpp_latent', 'psnr', 'estimated_bpp_latent')}
 
 
+def total_steps(workdir: pathlib.Path) -> int:
+  """Optimizer steps behind a run's weights, following train.init_from back to the start."""
+  lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  steps = [l for l in lines if 'train_loss' in l][-1]['step']
+  parent = json.loads((workdir / 'config.json').read_text())['train']['init_from']
+  if not parent:
+    return steps
+  if pathlib.Path(parent).is_dir():
+    return steps + total_steps(pathlib.Path(parent))
+  manifest = zoo.load_global_model(parent)[2]
+  return steps + manifest.get('steps_total', manifest['steps'])
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--workdir', required=True)
@@ -41,7 +54,8 @@ def main():
       'config': config, 'command': args.command,
       'training_data': 'scripts/gather_photos.py (32 Debian wallpaper photographs), '
                        f'short side {config["train"]["short_side"]}, {config["train"]["crop"]}² crops',
-      'steps': train_lines[-1]['step'],
+      'steps': train_lines[-1]['step'],  # of this run (train.init_from: where it started)
+      'steps_total': total_steps(workdir),
       'wall_s_last_sitting': train_lines[-1]['wall_s'],
       'parameters': model.parameter_count(params),
   }

@@ -65,6 +65,28 @@ def test_update_round_trips_bit_exactly_through_the_coder(tiny_arch):
     np.testing.assert_array_equal(decoded[n], delta_hat[n])
 
 
+def test_unchanged_leaves_cost_one_flag_bit_and_bad_flags_are_refused(tiny_arch):
+  params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
+  delta = {n: np.asarray(d) for n, d in model_update.init_delta(params, 'g_s,h_s,prior_z').items()}
+  names = sorted(delta)
+  one = names[len(names) // 2]
+  delta[one] = delta[one].copy()
+  delta[one].reshape(-1)[:2] = [PRIOR.t, -3 * PRIOR.t]
+  flags, k = model_update.coded_integers(delta, PRIOR.t)
+  assert len(flags) == (len(names) + 7) // 8 and k.size == delta[one].size
+  only_one = model_update.update_bits({one: delta[one]}, PRIOR) - 8
+  assert model_update.update_bits(delta, PRIOR) == pytest.approx(8 * len(flags) + only_one)
+  coded = model_update.encode_update(delta, PRIOR)
+  decoded = model_update.decode_update(coded, params, names, PRIOR)
+  assert all(np.array_equal(decoded[n], delta[n]) for n in names)
+  assert len(names) % 8, 'the last flag byte needs a spare bit for this check'
+  with pytest.raises(ValueError, match='does not exist'):  # a flag beyond the last leaf
+    model_update.decode_update(coded[:len(flags) - 1] + bytes([coded[len(flags) - 1] | 1])
+                               + coded[len(flags):], params, names, PRIOR)
+  with pytest.raises(ValueError, match='leaf flags'):
+    model_update.decode_update(b'', params, names, PRIOR)
+
+
 def test_delta_may_not_cover_encoder_parameters(tiny_arch):
   params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
   with pytest.raises(ValueError, match='receiver-side'):
