@@ -21,7 +21,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from experiments.sweep import model_for, parse_value, point_config, run_point  # noqa: E402
+from experiments.sweep import model_for, model_id, parse_value, point_config, run_point  # noqa: E402
 from rdm import data  # noqa: E402
 
 MODES = ('encoder', 'full')
@@ -93,13 +93,15 @@ def main():
       for axis, value, n_frames, steps in plan:
         # Step points resume each other: a constant rate after the warm-up makes that exact.
         point = {**overrides, **({'adapt.end_lr_factor': 1.0} if axis == 'steps' else {})}
-        key = f'{args.video}|b{beta:g}|{mode}|{axis}={value}|{json.dumps(point, sort_keys=True)}'
+        model = model_for(beta, '')
+        key = (f'{args.video}|{model_id(model)}|{mode}|{axis}={value}|'
+               f'{json.dumps(point, sort_keys=True)}')
         if key in done:
           continue
-        config = point_config(args.video, mode, beta, model_for(beta, ''), {
+        config = point_config(args.video, mode, beta, model, {
             **point, 'adapt.steps': steps, 'data.max_frames': n_frames})
         # Step points share one workdir so that each resumes the previous one.
-        workdir = (ROOT / 'runs' / 'rq4' / f'{args.video}-b{beta:g}-{mode}'
+        workdir = (ROOT / 'runs' / 'rq4' / f'{args.video}-{model_id(model)}-{mode}'
                    if axis == 'steps' else None)
         result = run_point(config, all_frames[:n_frames], workdir)
         record = {'key': key, 'video': args.video, 'beta': beta, 'mode': mode, 'axis': axis,

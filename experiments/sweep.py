@@ -1,7 +1,7 @@
 """Resumable sweeps of the adaptation job: one JSON line per finished point.
 
     python experiments/sweep.py --out experiments/results/rq1-bikes.jsonl --video bikes \
-        --modes none,encoder,full --betas 32,64,128,256 [--set adapt.steps=300 ...]
+        --modes none,encoder,full --betas 8,32,128,512,2048 [--set adapt.steps=1000 ...]
 
 Each point is (video, mode, β, t, ablations, overrides). Points already in --out are skipped,
 so an interrupted sweep continues where it stopped. The global model for β is
@@ -54,6 +54,11 @@ def model_for(beta: float, default: str) -> str:
   return name if name in zoo.available() else default
 
 
+def model_id(name: str) -> str:
+  """name@hash: results keyed by it make a retrained model of the same name a new point."""
+  return f'{name}@{zoo.manifest(name)["sha256"][:12]}'
+
+
 def done_keys(path: pathlib.Path) -> set:
   if not path.exists():
     return set()
@@ -77,7 +82,7 @@ def main():
   p.add_argument('--out', required=True, type=pathlib.Path)
   p.add_argument('--video', default='bikes')
   p.add_argument('--modes', default='none,encoder,full')
-  p.add_argument('--betas', default='32,64,128,256')
+  p.add_argument('--betas', default='8,32,128,512,2048')
   p.add_argument('--model', default='msh-n64-beta128')
   p.add_argument('--set', nargs='*', default=[], help='config overrides, e.g. adapt.steps=200')
   p.add_argument('--tag', default='', help='label stored with each point (e.g. noM)')
@@ -91,9 +96,8 @@ def main():
     for beta in (float(b) for b in args.betas.split(',')):
       model = model_for(beta, args.model)
       config = point_config(args.video, mode, beta, model, overrides)
-      # the model's hash is in the key, so a retrained model of the same name is a new point
-      model_id = f'{model}@{zoo.manifest(model)["sha256"][:12]}'
-      key = f'{args.video}|{model_id}|{job.run_name(config)}|{json.dumps(overrides, sort_keys=True)}'
+      key = (f'{args.video}|{model_id(model)}|{job.run_name(config)}|'
+             f'{json.dumps(overrides, sort_keys=True)}')
       if key in finished:
         print(f'skip {key}')
         continue

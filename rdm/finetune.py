@@ -9,6 +9,8 @@ Modes (config.adapt.mode):
 """
 import dataclasses
 import functools
+import hashlib
+import json
 import pathlib
 import time
 from typing import Any
@@ -28,6 +30,7 @@ from rdm import model
 from rdm import model_prior
 from rdm import model_update
 from rdm import train
+from rdm import zoo
 
 MODES = ('none', 'latents', 'encoder', 'full')
 
@@ -126,6 +129,36 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
                                lambda tree: {k: k for k in tree})
 
 
+# Fields that do not change what a step computes: a run may resume with other values.
+RESUMABLE_FIELDS = ('steps', 'checkpoint_every', 'log_every')
+
+
+def run_fingerprint(config, base_params, frames: np.ndarray) -> dict:
+  """What a finetuning checkpoint was made from: θ_D, the I-frames and every setting a step
+  depends on (adapt.steps aside, so a finished run can be continued)."""
+  return {'theta_D': zoo.params_hash(base_params),
+          'frames': hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest(),
+          'frames_shape': list(frames.shape), 'beta': config.loss.beta, 'seed': config.seed,
+          'quantization': config.quantization.to_dict(),
+          'adapt': {k: v for k, v in config.adapt.to_dict().items() if k not in RESUMABLE_FIELDS}}
+
+
+def check_resumable(workdir: pathlib.Path, fingerprint: dict, has_checkpoint: bool) -> None:
+  """Refuse to resume checkpoints made from another model, video or setting (they would
+  silently mix two runs); record the fingerprint of a new run."""
+  path = workdir / 'fingerprint.json'
+  if not has_checkpoint:
+    if distributed.is_primary():
+      data.write_json(path, fingerprint)
+    return
+  saved = json.loads(path.read_text()) if path.exists() else None
+  if saved != fingerprint:
+    differ = ('no fingerprint.json (an older rdm)' if saved is None else ', '.join(
+        k for k in fingerprint if saved.get(k) != fingerprint[k]))
+    raise ValueError(f'{workdir} holds finetuning checkpoints of another run ({differ} differ); '
+                     'use a new --workdir or delete that one')
+
+
 def finetune_model(config, arch, base_params, frames: np.ndarray, workdir: pathlib.Path):
   """encoder / full modes: pmapped Adam steps on I-frame crops, checkpointed and resumable."""
   cfg = config.adapt
@@ -133,6 +166,8 @@ def finetune_model(config, arch, base_params, frames: np.ndarray, workdir: pathl
   tx = make_optimizer(cfg)
   state = train.create_train_state(initial_vars(cfg.mode, base_params, cfg.groups), tx)
   mgr = checkpoint.manager(workdir / 'checkpoints')
+  check_resumable(workdir, run_fingerprint(config, base_params, frames),
+                  mgr.latest_step() is not None)
   state = checkpoint.restore_latest(mgr, state) or state
   start = int(state.step)
   loss_fn = functools.partial(

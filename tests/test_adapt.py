@@ -132,6 +132,19 @@ def test_one_finetuning_step_in_each_mode_gives_a_decodable_stream(
     assert encoded.sizes['update'] == 0
 
 
+def test_a_workdir_resumes_only_the_run_it_was_made_for(use_tiny_models, bikes_frames, tmp_path):
+  from rdm import job
+  frames = bikes_frames[:2, :96, :128]
+  job.adapt_and_encode(tiny_config('full'), frames, tmp_path)
+  job.adapt_and_encode(tiny_config('full', steps=3), frames, tmp_path)  # continuing is fine
+  other_beta = tiny_config('full', steps=3)
+  other_beta.loss.beta = 64.0
+  for config, video in ((other_beta, frames), (tiny_config('full', steps=3), frames[:, :, ::-1]),
+                        (tiny_config('full', steps=3, t=0.01), frames)):
+    with pytest.raises(ValueError, match='another run'):
+      job.adapt_and_encode(config, video, tmp_path)
+
+
 @pytest.mark.parametrize('ablation', [{'model_rate': False}, {'quantize_aware': False}])
 def test_ablations_run_and_still_code_the_quantized_update(
     ablation, use_tiny_models, bikes_frames, tmp_path):
