@@ -2,7 +2,8 @@
 
     python experiments/report.py experiments/results/rq1-bikes.jsonl [--anchor encoder]
 
-The anchor is a mode of the sweep (none, encoder, ...) or a classical codec (jpeg, webp, ...).
+The anchor is a mode of the sweep (none, encoder, ...) or a classical codec (jpeg, webp, ...);
+--psnr_at 0.36 also prints every curve's PSNR at 0.36 bpp (log-rate interpolation).
 
 Prints BD-PSNR (dB) and BD-rate (%) of each curve against the anchor (bjontegaard package,
 Akima interpolation) and writes <file>.png next to the input. Classical codecs come from
@@ -18,6 +19,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import bjontegaard as bd  # noqa: E402
 import matplotlib  # noqa: E402
+import numpy as np  # noqa: E402
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
@@ -56,10 +58,20 @@ def bd_metric(fn, anchor, test) -> float:
     return float('nan')
 
 
+def psnr_at(points, bpp: float) -> float:
+  """PSNR of a curve at a rate, linear in log-rate; nan outside the curve's rates."""
+  rates, psnrs = zip(*points)
+  if not rates[0] <= bpp <= rates[-1]:
+    return float('nan')
+  return float(np.interp(np.log(bpp), np.log(rates), psnrs))
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   p.add_argument('files', nargs='+', type=pathlib.Path)
   p.add_argument('--anchor', default='encoder')
+  p.add_argument('--psnr_at', type=float, nargs='*', default=[],
+                 help='also print every curve\'s PSNR at these rates (bpp)')
   args = p.parse_args()
   for path in args.files:
     c = curves(path)
@@ -74,6 +86,9 @@ def main():
         rate = bd_metric(bd.bd_rate, anchor, pts)
         print(f'  {label:<16} BD-PSNR {psnr:+.2f} dB   BD-rate {rate:+.1f} %  (nan: curve not '
               'monotone)')
+    for bpp in args.psnr_at:
+      print(f'  PSNR at {bpp:g} bpp: ' + ', '.join(f'{label} {psnr_at(pts, bpp):.2f}'
+                                                  for label, pts in c_all.items()))
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for label, pts in c_all.items():
       x, y = zip(*pts)
