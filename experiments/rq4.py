@@ -7,8 +7,8 @@ many I-frames it needs to pay for its update (the break-even point).
 Steps: one run per (β, mode) in a kept workdir under runs/rq4/, coded at each step count in
 turn; each count resumes the previous checkpoint, which equals a fresh run of that length
 because the learning rate is constant after warm-up (adapt.end_lr_factor=1). Frames: the first
-n I-frames only (data.max_frames), both modes at --frames_steps with the default schedule. Every point is a real stream
-(update included), decoded and checked. One JSON line per point in
+n I-frames only (data.max_frames), both modes at --frames_steps with the default schedule. Every
+point is a real stream (update included), decoded and checked. One JSON line per point in
 experiments/results/rq4-<video>.jsonl (finished points are skipped); a plot beside it of
 ΔPSNR, Δbpp and ΔL = ΔMSE + β·Δbpp (full − encoder; ΔL < 0: full pays).
 """

@@ -26,7 +26,7 @@ base_cmd="$first_cmd && $second_cmd && $third_cmd"
 "$py" scripts/export_model.py --workdir runs/global2-b128 --name msh-n64-beta128 --command "$base_cmd"
 for beta in ${BETAS:-8 32 512 2048}; do
   cmd="$py -m rdm.main $base --workdir=runs/ladder-b$beta --config.loss.beta=$beta \
---config.train.init_from=runs/global2-b128 --config.train.steps=${LADDER_STEPS:-1000} \
+--config.train.init_from=runs/global2-b128 --config.train.steps=${LADDER_STEPS:-800} \
 --config.train.warmup_steps=50 --config.train.lr=1e-4 --config.train.eval_every=0 \
 --config.train.checkpoint_every=250"
   $cmd

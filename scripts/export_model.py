@@ -25,17 +25,22 @@ def measure(name: str, frames: np.ndarray) -> dict:
   return {k: r[k] for k in ('bpp_total', 'bpp_latent', 'psnr', 'estimated_bpp_latent')}
 
 
-def total_steps(workdir: pathlib.Path) -> int:
-  """Optimizer steps behind a run's weights, following train.init_from back to the start."""
+def read_run(workdir: pathlib.Path) -> tuple[dict, list[dict]]:
+  """(config, training metric lines) of a global-training workdir."""
   lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
-  steps = [l for l in lines if 'train_loss' in l][-1]['step']
-  parent = json.loads((workdir / 'config.json').read_text())['train']['init_from']
-  if not parent:
-    return steps
-  if pathlib.Path(parent).is_dir():
-    return steps + total_steps(pathlib.Path(parent))
-  manifest = zoo.load_global_model(parent)[2]
-  return steps + manifest.get('steps_total', manifest['steps'])
+  config = json.loads((workdir / 'config.json').read_text())
+  return config, [l for l in lines if 'train_loss' in l]
+
+
+def steps_before(init_from: str) -> int:
+  """Optimizer steps behind the weights a run started from (train.init_from), back to scratch."""
+  if not init_from:
+    return 0
+  if pathlib.Path(init_from).is_dir():
+    config, train_lines = read_run(pathlib.Path(init_from))
+    return train_lines[-1]['step'] + steps_before(config['train']['init_from'])
+  manifest = zoo.manifest(init_from)
+  return manifest.get('steps_total', manifest['steps'])
 
 
 def main():
@@ -45,9 +50,7 @@ def main():
   parser.add_argument('--command', required=True, help='the command(s) that trained it')
   args = parser.parse_args()
   workdir = pathlib.Path(args.workdir)
-  lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
-  train_lines = [l for l in lines if 'train_loss' in l]
-  config = json.loads((workdir / 'config.json').read_text())
+  config, train_lines = read_run(workdir)
   arch = model.Architecture(config['model']['N'], config['model']['M'])
   params = zoo.load_params(str(workdir), arch)
   info = {
@@ -55,7 +58,7 @@ def main():
       'training_data': 'scripts/gather_photos.py (32 Debian wallpaper photographs), '
                        f'short side {config["train"]["short_side"]}, {config["train"]["crop"]}² crops',
       'steps': train_lines[-1]['step'],  # of this run (train.init_from: where it started)
-      'steps_total': total_steps(workdir),
+      'steps_total': train_lines[-1]['step'] + steps_before(config['train']['init_from']),
       'wall_s_last_sitting': train_lines[-1]['wall_s'],
       'parameters': model.parameter_count(params),
   }
