@@ -68,7 +68,8 @@ def main():
   parser.add_argument('--model', default='msh-n64-beta128')
   parser.add_argument('--repeats', type=int, default=5)
   args = parser.parse_args()
-  arch, params, _ = zoo.load_global_model(args.model)
+  theta_d = zoo.load_global_model(args.model)
+  arch, params = theta_d.arch, theta_d.params
   coder = coding.make_coder(arch, params)
   results = {'model': args.model, 'N': arch.N, 'M': arch.M, 'frames': {}}
   for path in sorted(args.frames.glob('*.npy'), key=lambda p: np.load(p, mmap_mode='r').size):

@@ -46,7 +46,8 @@ def main():
   # latents: steps per frame = steps·batch/frames, so this gives `args.steps` steps per frame.
   config.adapt.steps = args.steps * (len(frames) if args.mode == 'latents' else 1)
   config.adapt.log_every = 5
-  arch, params, _ = zoo.load_global_model(config.global_model)
+  theta_d = zoo.load_global_model(config.global_model)
+  arch, params = theta_d.arch, theta_d.params
   with tempfile.TemporaryDirectory() as workdir:
     adapted = finetune.adapt(config, arch, params, frames, pathlib.Path(workdir))
   if args.mode == 'latents':

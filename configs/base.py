@@ -54,26 +54,57 @@ def get_config() -> ml_collections.ConfigDict:
   c.adapt.alpha = 1000.0  # α: spike weight of the spike-and-slab prior
   c.adapt.sigma_slab = 0.05  # σ_slab: std of the slab; σ_spike = t/6
   c.adapt.model_rate = True  # include M in the loss (RQ2 ablation: False)
-  # Gradient of M: 'bins' (straight-through through the bin masses, flat at δ̂ = 0) or 'density'
-  # (the continuous prior's, which pulls entries inside the zero bin back to 0).
+  # What M's gradient follows (its value is always the bits the coder writes for δ̂):
+  # 'bins' (straight-through bin masses, flat at δ̂ = 0), 'density' (the continuous prior, which
+  # pulls entries inside the zero bin back to 0) or 'noise' (bin masses at δ + U(±t/2)).
   c.adapt.rate_gradient = 'density'
   c.adapt.quantize_aware = True  # train with δ̂ (False: train δ, quantize at the end; RQ2)
   # Proxy for round() in R while adapting: 'noise' (as in training) or 'ste' (the rounded latents
   # the coder pays for). Measured on bikes, β=128: noise is slightly better (WORKSPACE.md).
   c.adapt.rate_mode = 'noise'
-  c.adapt.steps = 1000  # finetuning steps
+  c.adapt.steps = 200  # encoder-phase steps (encoder mode: all; full mode: before the joint phase)
+  c.adapt.joint_steps = 200  # full mode: steps of g_a, h_a and δ together after the encoder phase
   c.adapt.lr = 1e-4  # peak Adam learning rate of the encoder (×10 for y, z in 'latents' mode)
-  c.adapt.delta_lr = 1e-4  # peak Adam learning rate of δ (0: adapt.lr); tuned on bikes, β=128
-  # (3e-4 was best for the 3.2k-step θ_D at 200 steps; for the 10.2k-step θ_D it cost 0.5 dB)
-  c.adapt.warmup_steps = 50  # linear warm-up of both rates from 0
+  c.adapt.delta_lr = 1e-4  # peak Adam learning rate of δ (0: adapt.lr)
+  c.adapt.warmup_steps = 50  # linear warm-up of both rates from 0, in each phase
   c.adapt.end_lr_factor = 0.1  # cosine decay to this fraction of the peak rates (1: constant)
-  c.adapt.batch_size = 1  # crops (or frames) per step
-  c.adapt.crop = 256  # crop side in pixels (capped at the frame size); 0: full frames
+  c.adapt.batch_size = 2  # I-frames (or crops) per step
+  # 0: whole I-frames, padded as the coder pads them (what is coded, every pixel alike);
+  # > 0: random crops of this side (capped at the frame size), for frames too large per step.
+  c.adapt.crop = 0
+  c.adapt.flip = False  # random horizontal flips of crops (the coded frames are never flipped)
+  c.adapt.candidates = 4  # evenly spaced checkpoints per phase that are coded and compared
+  c.adapt.select = True  # write the candidate of lowest coded L_RDM (False: the last iterate)
   c.adapt.checkpoint_every = 100  # steps between finetuning checkpoints
   c.adapt.log_every = 25  # steps between metric lines
   return c
 
 
-def get_hyper(hyper):
-  """β ladder: the sweep that gives an RD curve."""
-  return hyper.product([hyper.sweep('config.loss.beta', [32.0, 64.0, 128.0, 256.0, 512.0])])
+def parse_value(text: str):
+  """A command-line value: int, float, true/false, or the string itself."""
+  for cast in (int, float):
+    try:
+      return cast(text)
+    except ValueError:
+      pass
+  return {'true': True, 'false': False}.get(text.lower(), text)
+
+
+def override(c, overrides: dict):
+  """c with dotted-key overrides ({'adapt.steps': 300}) cast to each field's type, locked."""
+  for key, value in overrides.items():
+    *parents, leaf = key.split('.')
+    node = c
+    for p in parents:
+      node = node[p]
+    node[leaf] = bool(value) if isinstance(node[leaf], bool) else type(node[leaf])(value)
+  c.lock()
+  return c
+
+
+def adaptation(video: str, mode: str, beta: float, model: str, overrides: dict):
+  """The adaptation config of one sweep point."""
+  c = get_config()
+  c.update({'job': 'adapt', 'global_model': model})
+  c.data.video, c.adapt.mode, c.loss.beta = video, mode, beta
+  return override(c, overrides)

@@ -16,5 +16,3 @@ def get_config():
   c.lock()
   return c
 
-
-get_hyper = base.get_hyper

@@ -20,5 +20,3 @@ def get_config():
   c.lock()
   return c
 
-
-get_hyper = base.get_hyper

@@ -27,7 +27,7 @@ def group_stats(delta_hat: dict, prior) -> list[dict]:
   for name in sorted(delta_hat):
     k = model_update.update_integers({name: delta_hat[name]}, prior.t)
     # an unchanged leaf is not coded at all: one flag bit (the prior alone would charge it)
-    coded = range_coding.ideal_bits(k, np.zeros_like(k), table) if k.any() else 0.0
+    coded = entropy_tables.ideal_bits(k, np.zeros_like(k), table) if k.any() else 0.0
     rows.append({'group': name, 'params': int(k.size), 'nonzero': float(np.mean(k != 0)),
                  'bits': 1 + coded,
                  'mean_abs_delta': float(np.mean(np.abs(delta_hat[name])))})

@@ -1,7 +1,7 @@
 """Command line codec.
 
   python -m rdm.codec compress INPUT... -o OUT.rdm [--model NAME] [--adapt full --beta 128]
-  python -m rdm.codec decompress OUT.rdm -o DIR
+  python -m rdm.codec decompress OUT.rdm -o DIR|FRAMES.npy
   python -m rdm.codec info OUT.rdm [--original INPUT...]
 
 INPUT: PNG/JPEG images, or one video file (or a bundled clip name: bikes, carphone) whose
@@ -42,21 +42,25 @@ def adapt_config(args):
 
 def compress(args) -> None:
   import tempfile
-  from rdm import job, stream
+  from rdm import pipeline
   frames = read_inputs(args.inputs, args.fps)
   with tempfile.TemporaryDirectory() as work:
-    encoded, _ = job.adapt_and_encode(adapt_config(args), frames, pathlib.Path(work))
-  stream.write_atomic(args.output, encoded.data)
-  r = job.summarize(frames, encoded, encoded.x_hat)
+    result = pipeline.encode_video(adapt_config(args), frames, pathlib.Path(work))
+  data.write_atomic(args.output, result.encoded.data)
+  r = result.summary
   print(f'{args.output}: {len(frames)} frame(s), {r["bytes"]} bytes, {r["bpp_total"]:.4f} bpp '
         f'(estimate {r["estimated_bpp_latent"] + r["estimated_bpp_model"]:.4f}), '
-        f'PSNR {r["psnr"]:.2f} dB')
+        f'PSNR {r["psnr"]:.2f} dB ({r["label"]})')
 
 
 def decompress(args) -> None:
   from rdm import stream
   frames = stream.decode(pathlib.Path(args.input).read_bytes())
   out = pathlib.Path(args.output)
+  if out.suffix == '.npy':
+    np.save(out, frames)
+    print(f'{len(frames)} frame(s) → {out}')
+    return
   out.mkdir(parents=True, exist_ok=True)
   for i, x in enumerate(frames):
     data.save_png(out / f'frame_{i:04d}.png', x)

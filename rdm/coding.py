@@ -17,6 +17,7 @@ import numpy as np
 from scipy import special
 
 from rdm import entropy_models
+from rdm import entropy_tables
 from rdm import metrics
 from rdm import model
 from rdm import range_coding
@@ -57,7 +58,7 @@ def scale_indexes(sigma: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1)
-def gaussian_table() -> range_coding.CodingTable:
+def gaussian_table() -> entropy_tables.CodingTable:
   """Zero-mean discretized Gaussians, one row per table scale (v = round(y − μ) is coded)."""
   pmfs, offsets = [], []
   for s in scale_table():
@@ -65,10 +66,10 @@ def gaussian_table() -> range_coding.CodingTable:
     v = np.arange(-half, half + 1, dtype=np.float64)
     pmfs.append(special.ndtr((v + 0.5) / s) - special.ndtr((v - 0.5) / s))
     offsets.append(half)
-  return range_coding.table_from_pmfs(pmfs, offsets)
+  return entropy_tables.table_from_pmfs(pmfs, offsets)
 
 
-def factorized_table(arch: model.Architecture, params) -> range_coding.CodingTable:
+def factorized_table(arch: model.Architecture, params) -> entropy_tables.CodingTable:
   """One row per channel of z from the learned prior, trimmed to where it has mass."""
   grid = np.arange(-Z_RANGE, Z_RANGE + 1, dtype=np.float32)
   z = np.broadcast_to(grid[:, None], (grid.size, arch.N))
@@ -80,7 +81,7 @@ def factorized_table(arch: model.Architecture, params) -> range_coding.CodingTab
     lo, hi = (keep[0], keep[-1]) if keep.size else (Z_RANGE, Z_RANGE)
     pmfs.append(pmf[lo:hi + 1, c])
     offsets.append(Z_RANGE - lo)
-  return range_coding.table_from_pmfs(pmfs, offsets)
+  return entropy_tables.table_from_pmfs(pmfs, offsets)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -130,8 +131,8 @@ class LatentCoder:
   """A model θ and the entropy tables derived from it."""
   arch: model.Architecture
   params: dict
-  z_table: range_coding.CodingTable
-  y_table: range_coding.CodingTable
+  z_table: entropy_tables.CodingTable
+  y_table: entropy_tables.CodingTable
 
 
 def make_coder(arch: model.Architecture, params) -> LatentCoder:

@@ -5,6 +5,7 @@ training runs where only JAX is installed.
 """
 import importlib.util
 import json
+import os
 import pathlib
 import subprocess
 import threading
@@ -81,36 +82,70 @@ def load_photo_folder(folder, short_side: int, min_side: int) -> list[np.ndarray
   return images
 
 
+def random_crop(image: np.ndarray, crop: int, rng: np.random.Generator,
+                min_scale: float = 1.0) -> np.ndarray:
+  """A crop×crop patch of the image seen at a random scale s ∈ [min_scale, 1] (log-uniform,
+  capped so the patch fits): a (crop/s)² region, downscaled with Lanczos. Scale 1 is a plain
+  crop of the original pixels."""
+  h, w = image.shape[:2]
+  lowest = max(min_scale, crop / min(h, w))
+  scale = 1.0 if lowest >= 1.0 else float(np.exp(rng.uniform(np.log(lowest), 0.0)))
+  side = min(h, w, max(crop, int(round(crop / scale))))
+  top, left = rng.integers(h - side + 1), rng.integers(w - side + 1)
+  patch = image[top:top + side, left:left + side]
+  if side != crop:
+    patch = np.asarray(Image.fromarray(patch).resize((crop, crop), Image.Resampling.LANCZOS))
+  return patch
+
+
 def random_crops(images: list[np.ndarray], batch_size: int, crop: int,
-                 rng: np.random.Generator) -> np.ndarray:
-  """[B, crop, crop, 3] float32 on 0–255: random image, position and horizontal flip."""
+                 rng: np.random.Generator, flip: bool = True,
+                 min_scale: float = 1.0) -> np.ndarray:
+  """[B, crop, crop, 3] float32 on 0–255: random image, scale, position and (if flip)
+  horizontal flip."""
   batch = np.empty((batch_size, crop, crop, 3), np.float32)
   for i in range(batch_size):
-    image = images[rng.integers(len(images))]
-    top = rng.integers(image.shape[0] - crop + 1)
-    left = rng.integers(image.shape[1] - crop + 1)
-    patch = image[top:top + crop, left:left + crop]
-    batch[i] = patch[:, ::-1] if rng.integers(2) else patch
+    patch = random_crop(images[rng.integers(len(images))], crop, rng, min_scale)
+    batch[i] = patch[:, ::-1] if flip and rng.integers(2) else patch
   return batch
 
 
-def crop_batches(images: list[np.ndarray], batch_size: int, crop: int, seed: int,
-                 start_step: int = 0, prefetch: int = 4) -> Iterator[np.ndarray]:
-  """Endless batches of random crops, prefetched in a thread.
-
-  Batch k depends only on (seed, k), so a resumed run sees the batches it would have seen.
-  """
+def prefetched(make_batch, start_step: int, prefetch: int = 4) -> Iterator[np.ndarray]:
+  """Endless make_batch(step) for step = start_step, start_step + 1, …, made in a thread."""
   out: queue.Queue = queue.Queue(prefetch)
 
   def produce():
     step = start_step
     while True:
-      out.put(random_crops(images, batch_size, crop, np.random.default_rng([seed, step])))
+      out.put(make_batch(step))
       step += 1
 
   threading.Thread(target=produce, daemon=True).start()
   while True:
     yield out.get()
+
+
+def crop_batches(images: list[np.ndarray], batch_size: int, crop: int, seed: int,
+                 start_step: int = 0, flip: bool = True,
+                 min_scale: float = 1.0) -> Iterator[np.ndarray]:
+  """Endless batches of random crops. Batch k depends only on (seed, k), so a resumed run sees
+  the batches it would have seen."""
+  return prefetched(lambda step: random_crops(images, batch_size, crop,
+                                              np.random.default_rng([seed, step]), flip,
+                                              min_scale), start_step)
+
+
+def epoch_batches(frames: np.ndarray, batch_size: int, seed: int,
+                  start_step: int = 0) -> Iterator[np.ndarray]:
+  """Endless batches of whole frames in shuffled epochs: every frame is seen equally often
+  (a new permutation per epoch, from (seed, epoch)), and batch k depends only on (seed, k)."""
+  n = len(frames)
+
+  def batch(step):
+    positions = np.arange(step * batch_size, (step + 1) * batch_size)
+    order = {e: np.random.default_rng([seed, e]).permutation(n) for e in set(positions // n)}
+    return frames[[order[p // n][p % n] for p in positions]].astype(np.float32)
+  return prefetched(batch, start_step)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -186,3 +221,14 @@ def save_png(path: str | pathlib.Path, image: np.ndarray) -> None:
 
 def write_json(path: str | pathlib.Path, obj) -> None:
   pathlib.Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True) + '\n')
+
+
+def write_atomic(path: str | pathlib.Path, data: bytes) -> None:
+  """Write via a temporary file and rename, so a crash never leaves a half-written file."""
+  path = pathlib.Path(path)
+  tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+  with open(tmp, 'wb') as f:
+    f.write(data)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)

@@ -3,9 +3,15 @@
 Modes (config.adapt.mode):
   none     θ_D as is.
   encoder  finetune g_a and h_a only (nothing to transmit; L_RD).
-  full     finetune g_a, h_a freely and the receiver-side update δ, quantized to δ̂ and priced by
-           the spike-and-slab prior: L_RDM = D + β(R + M).
+  full     first the encoder phase, then g_a, h_a and the receiver-side update δ jointly (the
+           joint phase), δ quantized to δ̂ and priced by the spike-and-slab prior:
+           L_RDM = D + β(R + M), M the bits the coder writes for δ̂ (rdm.model_update).
   latents  optimise every frame's y and z directly with θ_D fixed (no amortization gap).
+
+Both finetuning phases save candidates (evenly spaced checkpoints; the encoder phase also its
+step 0, i.e. θ_D): rdm.pipeline codes each and keeps the one with the lowest coded L_RDM. Full
+adaptation's encoder phase is the encoder-only run itself, so its candidates include every one
+of encoder-only's and it never ends worse in coded L_RDM (nor does either end worse than θ_D).
 """
 import dataclasses
 import functools
@@ -35,12 +41,21 @@ from rdm import zoo
 MODES = ('none', 'latents', 'encoder', 'full')
 
 
+RATE_GRADIENTS = ('bins', 'density', 'noise')
+
+
+@dataclasses.dataclass
+class Candidate:
+  """One way to code the video: the encoder, and δ̂ for the receiver."""
+  label: str  # phase and step, e.g. 'encoder@300', 'joint@150'
+  params: Any  # θ to code with: the finetuned encoder and θ_D + δ̂ (as the receiver rebuilds it)
+  update: model_update.ModelUpdate | None  # None: θ_D's receiver side as is
+
+
 @dataclasses.dataclass
 class Adapted:
-  """What finetuning hands to the coder."""
-  params: Any  # θ used to code the frames: θ_D + δ̂ (exactly as the receiver rebuilds it)
-  delta_hat: dict | None  # the transmitted δ̂ (full mode), float32 multiples of t
-  prior: model_prior.SpikeSlab | None
+  """What adaptation hands to the coder."""
+  candidates: list  # [Candidate], to be coded and compared (the last is the final iterate)
   latents: list | None  # per-frame (y, z) in latents mode
   history: list  # metric lines
 
@@ -56,18 +71,12 @@ def validate(config) -> None:
   if config.loss.beta < 0:
     raise ValueError(f'loss.beta must be >= 0, got {config.loss.beta}')
   prior_from_config(cfg)
-  if cfg.rate_gradient not in ('bins', 'density'):
-    raise ValueError(f"adapt.rate_gradient must be 'bins' or 'density', not {cfg.rate_gradient!r}")
-  if cfg.steps < 0 or cfg.batch_size < 1:
-    raise ValueError('adapt.steps must be >= 0 and adapt.batch_size >= 1')
-
-
-def initial_vars(mode: str, base_params, groups: str) -> dict:
-  """The trainable pytree of a mode (δ starts at 0, the encoder at θ_D's)."""
-  encoder = {g: base_params[g] for g in model.SENDER_GROUPS}
-  if mode == 'encoder':
-    return {'encoder': encoder}
-  return {'encoder': encoder, 'delta': model_update.init_delta(base_params, groups)}
+  if cfg.rate_gradient not in RATE_GRADIENTS:
+    raise ValueError(f'adapt.rate_gradient must be one of {RATE_GRADIENTS}, '
+                     f'not {cfg.rate_gradient!r}')
+  if cfg.steps < 0 or cfg.joint_steps < 0 or cfg.batch_size < 1 or cfg.candidates < 1:
+    raise ValueError('adapt.steps and adapt.joint_steps must be >= 0, adapt.batch_size and '
+                     'adapt.candidates >= 1')
 
 
 def adapted_params(base_params, train_vars, t: float, quantize_aware: bool):
@@ -80,67 +89,81 @@ def adapted_params(base_params, train_vars, t: float, quantize_aware: bool):
   return model_update.apply_update(params, delta_used), delta_used
 
 
-def model_bits(prior, delta, delta_used, rate_gradient: str):
-  """M = −Σ log2 P(δ̂) in the forward pass; its gradient is the bin masses' straight-through
-  one ('bins') or that of the continuous prior density at δ ('density')."""
-  bits = model_prior.update_bits(prior, delta_used)
+def rate_surrogate(prior, delta, delta_used, rate_gradient: str, key):
+  """A differentiable stand-in for M whose gradient finetuning follows:
+  'bins'    −Σ log2 P(bin of δ̂), straight-through δ̂ (flat, so 0 gradient, at δ̂ = 0);
+  'density' −Σ log2(t·p(δ)), the continuous prior at δ: inside the zero bin it pulls δ to 0;
+  'noise'   −Σ log2 P(bin centred on δ + u), u ~ U(±t/2): the rate of a noisy δ, as uniform
+            noise stands in for rounding in R."""
   if rate_gradient == 'bins':
-    return bits
-  surrogate = model_prior.density_bits(prior, delta)
-  return bits + surrogate - jax.lax.stop_gradient(surrogate)
+    return model_prior.update_bits(prior, delta_used)
+  if rate_gradient == 'density':
+    return model_prior.density_bits(prior, delta)
+  keys = jax.random.split(key, len(delta))
+  noisy = {n: d + prior.t * jax.random.uniform(k, d.shape, d.dtype, -0.5, 0.5)
+           for k, (n, d) in zip(keys, sorted(delta.items()))}
+  return model_prior.update_bits(prior, noisy)
 
 
-def rdm_loss_fn(train_vars, x, keys, *, arch, base_params, prior, beta, total_pixels,
+def model_bits(prior, groups: str, delta, delta_used, rate_gradient: str, key):
+  """M before normalisation: forward, the bits the coder writes for round(δ/t)·t; backward,
+  the gradient of rate_surrogate alone."""
+  coded = model_update.coded_bits(prior, groups, model_update.quantize(delta, prior.t))
+  surrogate = rate_surrogate(prior, delta, delta_used, rate_gradient, key)
+  return coded + surrogate - jax.lax.stop_gradient(surrogate)
+
+
+def rdm_loss_fn(train_vars, x, keys, *, arch, base_params, prior, groups, beta, total_pixels,
                 model_rate: bool, quantize_aware: bool, rate_mode: str, decoder_mode: str,
                 rate_gradient: str):
-  """L_RDM on a batch of I-frame crops; M is normalised by all pixels of all I-frames."""
+  """L_RDM on a batch of I-frames (or crops); M is normalised by all pixels of all I-frames."""
   params, delta_used = adapted_params(base_params, train_vars, prior.t, quantize_aware)
   fwd = train.batch_forward(arch, params, x, keys, rate_mode, decoder_mode)
-  bpp_model = (model_bits(prior, train_vars['delta'], delta_used, rate_gradient) / total_pixels
+  bpp_model = (model_bits(prior, groups, train_vars['delta'], delta_used, rate_gradient,
+                          jax.random.fold_in(keys[0], 1)) / total_pixels
                if delta_used else 0.0)
   loss, m = losses.rd_loss(fwd, x, beta, bpp_model if model_rate else 0.0)
   m = {**m, 'bpp_model': bpp_model * jnp.ones(()), 'bpp': m['bpp_latent'] + bpp_model}
   return loss, m
 
 
-def frame_batches(frames: np.ndarray, batch_size: int, crop: int, seed: int, start: int):
-  """Random crops of the I-frames, or whole frames when crop is 0."""
-  if crop:
-    return data.crop_batches(list(frames), batch_size, min(crop, *frames.shape[1:3]), seed, start)
-
-  def whole():
-    step = start
-    while True:
-      rng = np.random.default_rng([seed, step])
-      yield frames[rng.integers(len(frames), size=batch_size)].astype(np.float32)
-      step += 1
-  return whole()
+def frame_batches(frames: np.ndarray, cfg, seed: int, start: int):
+  """Whole I-frames in shuffled epochs (crop 0: what is coded, padded as the coder pads them,
+  every pixel weighted alike), or random crops."""
+  if cfg.crop:
+    return data.crop_batches(list(frames), cfg.batch_size, min(cfg.crop, *frames.shape[1:3]),
+                             seed, start, flip=cfg.flip)
+  return data.epoch_batches(frames, cfg.batch_size, seed, start)
 
 
-def make_optimizer(cfg) -> optax.GradientTransformation:
+def make_optimizer(cfg, steps: int) -> optax.GradientTransformation:
   """Adam, linear warm-up then cosine decay (to end_lr_factor × peak), one peak rate for the
   encoder and one for δ. The warm-up matters: Adam's first steps move every weight of θ_D by
   about the full rate whatever its gradient, which costs a converged model more than the
   first hundred steps of finetuning gain (WORKSPACE.md)."""
   def adam(lr):
     return optax.adam(optax.warmup_cosine_decay_schedule(
-        0.0, lr, cfg.warmup_steps, max(cfg.steps, cfg.warmup_steps + 1), lr * cfg.end_lr_factor))
+        0.0, lr, cfg.warmup_steps, max(steps, cfg.warmup_steps + 1), lr * cfg.end_lr_factor))
   return optax.multi_transform({'encoder': adam(cfg.lr), 'delta': adam(cfg.delta_lr or cfg.lr)},
                                lambda tree: {k: k for k in tree})
 
 
 # Fields that do not change what a step computes: a run may resume with other values.
-RESUMABLE_FIELDS = ('steps', 'checkpoint_every', 'log_every')
+RESUMABLE_FIELDS = ('steps', 'joint_steps', 'checkpoint_every', 'log_every', 'candidates')
+# Fields the encoder phase does not read: encoder-only runs and full runs share that phase.
+JOINT_FIELDS = ('mode', 'groups', 't', 'alpha', 'sigma_slab', 'model_rate', 'rate_gradient',
+                'quantize_aware', 'delta_lr')
 
 
-def run_fingerprint(config, base_params, frames: np.ndarray) -> dict:
-  """What a finetuning checkpoint was made from: θ_D, the I-frames and every setting a step
-  depends on (adapt.steps aside, so a finished run can be continued)."""
-  return {'theta_D': zoo.params_hash(base_params),
+def run_fingerprint(config, phase: str, base_params, frames: np.ndarray) -> dict:
+  """What a finetuning phase's checkpoints were made from: θ_D, the I-frames and every setting
+  a step depends on (step counts aside, so a finished run can be continued)."""
+  ignored = RESUMABLE_FIELDS + (JOINT_FIELDS if phase == 'encoder' else ())
+  return {'phase': phase, 'theta_D': zoo.params_hash(base_params),
           'frames': hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest(),
           'frames_shape': list(frames.shape), 'beta': config.loss.beta, 'seed': config.seed,
           'quantization': config.quantization.to_dict(),
-          'adapt': {k: v for k, v in config.adapt.to_dict().items() if k not in RESUMABLE_FIELDS}}
+          'adapt': {k: v for k, v in config.adapt.to_dict().items() if k not in ignored}}
 
 
 def check_resumable(workdir: pathlib.Path, fingerprint: dict, has_checkpoint: bool) -> None:
@@ -159,58 +182,89 @@ def check_resumable(workdir: pathlib.Path, fingerprint: dict, has_checkpoint: bo
                      'use a new --workdir or delete that one')
 
 
-def finetune_model(config, arch, base_params, frames: np.ndarray, workdir: pathlib.Path):
-  """encoder / full modes: pmapped Adam steps on I-frame crops, checkpointed and resumable."""
+def candidate_steps(steps: int, count: int, with_start: bool) -> list[int]:
+  """The steps whose state is kept as a candidate: `count` evenly spaced ones ending at
+  `steps` (and step 0 when with_start)."""
+  chosen = {round(steps * (i + 1) / count) for i in range(count)} - {0}
+  return sorted(chosen | ({0} if with_start else set()))
+
+
+def save_candidate(workdir: pathlib.Path, step: int, train_vars) -> None:
+  if distributed.is_primary():
+    folder = workdir / 'candidates'
+    folder.mkdir(parents=True, exist_ok=True)
+    data.write_atomic(folder / f'{step}.msgpack', flax.serialization.to_bytes(train_vars))
+
+
+def load_candidates(workdir: pathlib.Path, template, steps: list[int]) -> list[tuple[int, Any]]:
+  return [(s, flax.serialization.from_bytes(template, (workdir / 'candidates' /
+                                                        f'{s}.msgpack').read_bytes()))
+          for s in steps]
+
+
+def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
+                   workdir: pathlib.Path, initial, steps: int):
+  """Adam steps of one phase ('encoder': g_a, h_a; 'joint': g_a, h_a and δ) on the I-frames,
+  checkpointed and resumable. Returns (train_vars, history, [(step, candidate train_vars)])."""
   cfg = config.adapt
+  workdir.mkdir(parents=True, exist_ok=True)
   prior = prior_from_config(cfg)
-  tx = make_optimizer(cfg)
-  state = train.create_train_state(initial_vars(cfg.mode, base_params, cfg.groups), tx)
+  tx = make_optimizer(cfg, steps)
+  state = train.create_train_state(initial, tx)
   mgr = checkpoint.manager(workdir / 'checkpoints')
-  check_resumable(workdir, run_fingerprint(config, base_params, frames),
+  check_resumable(workdir, run_fingerprint(config, phase, base_params, frames),
                   mgr.latest_step() is not None)
   state = checkpoint.restore_latest(mgr, state) or state
   start = int(state.step)
   loss_fn = functools.partial(
-      rdm_loss_fn, arch=arch, base_params=base_params, prior=prior, beta=config.loss.beta,
-      total_pixels=int(np.prod(frames.shape[:3])), model_rate=cfg.model_rate,
-      quantize_aware=cfg.quantize_aware, rate_mode=cfg.rate_mode,
+      rdm_loss_fn, arch=arch, base_params=base_params, prior=prior, groups=cfg.groups,
+      beta=config.loss.beta, total_pixels=int(np.prod(frames.shape[:3])),
+      model_rate=cfg.model_rate, quantize_aware=cfg.quantize_aware, rate_mode=cfg.rate_mode,
       decoder_mode=config.quantization.decoder, rate_gradient=cfg.rate_gradient)
   # The ordered step makes δ̂, hence the .rdm, byte-identical on any number of devices.
   p_step = train.make_parallel_step(loss_fn, tx, train.ordered_train_step)
   devices = jax.local_device_count()
-  batches = frame_batches(frames, cfg.batch_size, cfg.crop, config.seed, start)
-  p_state = flax.jax_utils.replicate(state)
+  seed = config.seed + (phase == 'joint')
+  batches = frame_batches(frames, cfg, seed, start)
+  keep = candidate_steps(steps, cfg.candidates, with_start=phase == 'encoder')
+  if start == 0 and 0 in keep:
+    save_candidate(workdir, 0, state.params)
+  p_state = train.replicate(state)
   history = []
   t_start = time.perf_counter()
-  bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f'adapt {cfg.mode}',
+  bar = tqdm(range(start, steps), initial=start, total=steps, desc=f'adapt {phase}',
              unit='step', dynamic_ncols=True, disable=not distributed.is_primary())
   for step in bar:
-    batch = train.padded_batch(next(batches), train.example_keys(config.seed, step, cfg.batch_size),
+    batch = train.padded_batch(next(batches), train.example_keys(seed, step, cfg.batch_size),
                                jax.device_count())
     p_state, m = train.parallel_step(p_step, p_state, devices, *batch)
     train.check_finite(m, step + 1)
     done = step + 1
-    if done % cfg.log_every == 0 or done == cfg.steps:
-      history.append({'step': done, 'time_s': time.perf_counter() - t_start,
+    if done % cfg.log_every == 0 or done == steps:
+      history.append({'phase': phase, 'step': done, 'time_s': time.perf_counter() - t_start,
                       **{f'train_{k}': v for k, v in m.items()}})
       if distributed.is_primary():
         train.log_line(workdir / 'metrics.jsonl', history[-1])
       bar.set_postfix(loss=f'{m["loss"]:.1f}', bpp=f'{m["bpp"]:.3f}', psnr=f'{m["psnr"]:.2f}')
-    if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+    if done in keep:
+      save_candidate(workdir, done, train.host_state(p_state).params)
+    if done % cfg.checkpoint_every == 0 or done == steps:
       checkpoint.save(mgr, done, train.host_state(p_state))
   mgr.wait_until_finished()
-  return train.host_state(p_state).params, prior, history
+  final = train.host_state(p_state).params
+  return final, history, load_candidates(workdir, final, keep)
 
 
-def finalize_update(base_params, train_vars, prior: model_prior.SpikeSlab):
-  """(θ to code with, δ̂) where δ̂ = k·t is rebuilt from integers exactly as the receiver does."""
+def as_candidate(label: str, base_params, train_vars, prior, groups: str) -> Candidate:
+  """θ to code with and the update to send, from a phase's train_vars; δ̂ is rebuilt from its
+  integers exactly as the receiver will."""
   params = {**base_params, **train_vars['encoder']}
   if 'delta' not in train_vars:
-    return params, None
-  k = model_update.update_integers(
-      {n: np.asarray(d) for n, d in train_vars['delta'].items()}, prior.t)
-  delta_hat = model_update.integers_to_delta(k, base_params, sorted(train_vars['delta']), prior.t)
-  return model_update.apply_update(params, delta_hat), delta_hat
+    return Candidate(label, params, None)
+  update = model_update.ModelUpdate.from_delta(train_vars['delta'], prior, groups)
+  if update.is_zero:
+    return Candidate(label, params, None)
+  return Candidate(label, update.apply(params), update)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 5))
@@ -240,21 +294,36 @@ def optimize_latents(config, arch, params, frames: np.ndarray):
     for _ in range(steps):
       lat, opt_state, m = _latent_step(arch, params, lat, opt_state, x, tx, config.loss.beta)
     if steps:
-      history.append({'frame': i, 'steps': steps, 'time_s': time.perf_counter() - t_start,
+      history.append({'phase': 'latents', 'frame': i, 'step': steps, 'time_s': time.perf_counter() - t_start,
                       **{f'train_{k}': float(v) for k, v in m.items()}})
     latents.append((np.asarray(lat['y']), np.asarray(lat['z'])))
   return latents, history
 
 
-def adapt(config, arch, base_params, frames: np.ndarray, workdir: pathlib.Path) -> Adapted:
-  """Run config.adapt.mode on the I-frames; workdir holds this run's checkpoints."""
+def adapt(config, arch, base_params, frames: np.ndarray, workdir: pathlib.Path,
+          encoder_workdir: pathlib.Path | None = None) -> Adapted:
+  """Run config.adapt.mode on the I-frames; workdir holds this run's checkpoints, and
+  encoder_workdir (default workdir/encoder) the encoder phase's, which an encoder-only run of
+  the same settings shares."""
   validate(config)
-  mode = config.adapt.mode
-  if mode == 'none':
-    return Adapted(base_params, None, None, None, [])
-  if mode == 'latents':
+  cfg = config.adapt
+  if cfg.mode == 'none':
+    return Adapted([Candidate('none', base_params, None)], None, [])
+  if cfg.mode == 'latents':
     latents, history = optimize_latents(config, arch, base_params, frames)
-    return Adapted(base_params, None, None, latents, history)
-  train_vars, prior, history = finetune_model(config, arch, base_params, frames, workdir)
-  params, delta_hat = finalize_update(base_params, train_vars, prior)
-  return Adapted(params, delta_hat, prior if delta_hat else None, None, history)
+    return Adapted([Candidate('latents', base_params, None)], latents, history)
+  prior = prior_from_config(cfg)
+  encoder = {g: base_params[g] for g in model.SENDER_GROUPS}
+  encoder_dir = encoder_workdir or (workdir if cfg.mode == 'encoder' else workdir / 'encoder')
+  encoder_vars, history, kept = finetune_phase(config, 'encoder', arch, base_params, frames,
+                                               encoder_dir, {'encoder': encoder}, cfg.steps)
+  candidates = [as_candidate(f'encoder@{s}', base_params, v, prior, cfg.groups) for s, v in kept]
+  if cfg.mode == 'full' and cfg.joint_steps:
+    initial = {'encoder': encoder_vars['encoder'],
+               'delta': model_update.init_delta(base_params, cfg.groups)}
+    _, joint_history, kept = finetune_phase(config, 'joint', arch, base_params, frames,
+                                            workdir / 'joint', initial, cfg.joint_steps)
+    history += joint_history
+    candidates += [as_candidate(f'joint@{s}', base_params, v, prior, cfg.groups)
+                   for s, v in kept]
+  return Adapted(candidates, None, history)

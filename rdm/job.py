@@ -1,10 +1,8 @@
 """The main job: adapt a shipped θ_D to one video, write its .rdm, decode it in a fresh process
-and report real-byte rates next to the unadapted global model and JPEG."""
+and report real-byte rates next to the unadapted global model, encoder-only adaptation, the
+other shipped models, JPEG and HEVC intra."""
 import json
 import pathlib
-import subprocess
-import sys
-import tempfile
 import time
 
 import numpy as np
@@ -14,8 +12,12 @@ from rdm import baselines
 from rdm import data
 from rdm import distributed
 from rdm import finetune
+from rdm import pipeline
+from rdm import report
 from rdm import stream
 from rdm import zoo
+
+HEVC_CRFS = (22, 27, 32, 37, 42)
 
 
 def run_name(config) -> str:
@@ -26,69 +28,32 @@ def run_name(config) -> str:
   return name
 
 
-def adapt_and_encode(config, frames: np.ndarray, workdir: pathlib.Path):
-  """(Encoded, Adapted) for config.adapt.mode on the frames."""
-  arch, base_params, _ = zoo.load_global_model(config.global_model)
-  adapted = finetune.adapt(config, arch, base_params, frames, workdir)
-  encoded = stream.encode_frames(config.global_model, frames, adapted.params, adapted.delta_hat,
-                                 adapted.prior, config.adapt.groups, adapted.latents)
-  return encoded, adapted
+def best_of(candidates: list, prefix: str) -> dict | None:
+  """The lowest-L_RDM candidate whose label starts with prefix."""
+  chosen = [c for c in candidates if c['label'].startswith(prefix)]
+  return min(chosen, key=lambda c: c['loss']) if chosen else None
 
 
-def summarize(frames: np.ndarray, encoded: stream.Encoded, x_hat: np.ndarray) -> dict:
-  """Real-byte rates per part (bits per pixel of all I-frames) and mean PSNR."""
-  pixels = int(np.prod(frames.shape[:3]))
-  bpp = {f'bpp_{k}': 8.0 * v / pixels for k, v in encoded.sizes.items()}
-  return {
-      **bpp,
-      'bpp_latent': bpp['bpp_y'] + bpp['bpp_z'],
-      'bpp_model': bpp['bpp_update'],
-      'bpp_total': 8.0 * len(encoded.data) / pixels,
-      'psnr': baselines.mean_psnr(frames, x_hat),
-      'bytes': len(encoded.data),
-      'estimated_bpp_latent': (encoded.estimated_bits['y'] + encoded.estimated_bits['z']) / pixels,
-      'estimated_bpp_model': encoded.estimated_bits['update'] / pixels,
-  }
+def shipped_curves(frames: np.ndarray, theta_d: zoo.GlobalModel) -> dict:
+  """RD of every shipped model of θ_D's architecture on these frames, unadapted."""
+  points = []
+  for name in zoo.available():
+    if zoo.architecture(name) == theta_d.arch:
+      model = theta_d if name == theta_d.name else zoo.load_global_model(name)
+      encoded = stream.encode_frames(model, frames)
+      points.append({**pipeline.summarize(frames, encoded, 0.0), 'bpp': 8.0 * len(
+          encoded.data) / int(np.prod(frames.shape[:3])), 'model': name})
+  return {f'rdm shipped models (N={theta_d.arch.N}, no adaptation)': points}
 
 
-def decode_in_fresh_process(path: pathlib.Path) -> np.ndarray:
-  """Decode with `python -m rdm.codec decompress` in a new interpreter: nothing is shared with
-  the encoder but the file and the shipped θ_D."""
-  with tempfile.TemporaryDirectory() as out:
-    subprocess.run([sys.executable, '-m', 'rdm.codec', 'decompress', str(path), '-o', out],
-                   check=True, capture_output=True)
-    return np.stack([data.load_image(p) for p in sorted(pathlib.Path(out).glob('*.png'))])
-
-
-def plot_rd(path: pathlib.Path, points: dict, jpeg: list, title: str) -> None:
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(6, 4.5))
-  ax.plot([p['bpp'] for p in jpeg], [p['psnr'] for p in jpeg], 'o-', color='gray', label='JPEG 4:2:0')
-  for label, r in points.items():
-    ax.plot(r['bpp_total'], r['psnr'], 's', markersize=9, label=label)
-  ax.set_xlabel('bits per pixel (real bytes)')
-  ax.set_ylabel('PSNR (dB, RGB)')
-  ax.set_title(title)
-  ax.grid(alpha=0.3)
-  ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-
-
-def format_table(rows: dict) -> str:
-  head = f'{"":<22}{"latent":>9}{"model":>9}{"header":>9}{"total":>9}{"PSNR":>8}'
-  lines = [head, f'{"":<22}{"(bpp, real bytes)":>36}{"":>9}{"dB":>8}']
-  for name, r in rows.items():
-    lines.append(f'{name:<22}{r["bpp_latent"]:>9.4f}{r["bpp_model"]:>9.4f}'
-                 f'{r["bpp_header"]:>9.4f}{r["bpp_total"]:>9.4f}{r["psnr"]:>8.2f}')
-  return '\n'.join(lines)
+def anchor_curves(frames: np.ndarray) -> dict:
+  return {'JPEG 4:2:0': baselines.jpeg_curve(frames),
+          'HEVC intra (x265)': [baselines.ffmpeg_point(frames, 'hevc-intra', q)
+                                for q in HEVC_CRFS]}
 
 
 def run(config, workdir: str) -> dict:
-  """The whole job; results.json, <video>.rdm and rd.png land in workdir."""
+  """The whole job; results-*.json, <video>-*.rdm and rd-*.png land in workdir."""
   t0 = time.time()
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
@@ -97,36 +62,38 @@ def run(config, workdir: str) -> dict:
   video = data.resolve_video(config.data.video).stem
   logging.info('%s: %d I-frames of %dx%d at %g fps', video, len(frames), frames.shape[2],
                frames.shape[1], config.data.fps)
-
-  global_config = config.copy_and_resolve_references()
-  with global_config.unlocked():
-    global_config.adapt.mode = 'none'
-  base, _ = adapt_and_encode(global_config, frames, workdir)
-  rows = {'global (no adaptation)': summarize(frames, base, base.x_hat)}
-
+  theta_d = zoo.load_global_model(config.global_model)
   name = run_name(config)
-  encoded, adapted = adapt_and_encode(config, frames, workdir / name)
+  result = pipeline.encode_video(config, frames, workdir / name, theta_d)
   if not distributed.is_primary():
     return {}  # the other processes of a multi-process run only helped finetune
   rdm_path = workdir / f'{video}-{name}.rdm'
-  stream.write_atomic(rdm_path, encoded.data)
-  decoded = decode_in_fresh_process(rdm_path)
-  if not np.array_equal(decoded, encoded.x_hat):
+  data.write_atomic(rdm_path, result.encoded.data)
+  if not np.array_equal(pipeline.decode_in_fresh_process(rdm_path), result.encoded.x_hat):
     raise RuntimeError(f'{rdm_path}: the fresh-process decode differs from the encoder\'s '
                        'reconstruction')
-  rows[f'{config.adapt.mode} (adapted)' if config.adapt.mode != 'none' else 'none'] = summarize(
-      frames, encoded, decoded)
+
+  rows = {'global (no adaptation)': best_of(result.candidates, 'encoder@0')}
+  if rows['global (no adaptation)'] is None:
+    rows['global (no adaptation)'] = pipeline.summarize(
+        frames, stream.encode_frames(theta_d, frames), config.loss.beta)
+  if config.adapt.mode == 'full':
+    rows['encoder-only (best)'] = best_of(result.candidates, 'encoder@')
+  rows[f'{config.adapt.mode} ({result.summary["label"]})'] = result.summary
 
   print(f'\n{video}: {len(frames)} I-frames {frames.shape[2]}x{frames.shape[1]}, '
-        f'β={config.loss.beta:g}, model {config.global_model}, decode bit-exact in a fresh process')
-  print(format_table(rows))
-  jpeg = baselines.jpeg_curve(frames)
-  plot_rd(workdir / f'rd-{video}-{name}.png', rows, jpeg,
-          f'{video} I-frames, β={config.loss.beta:g}')
+        f'β={config.loss.beta:g}, model {theta_d.name}; written: {result.summary["label"]} '
+        f'(lowest coded L_RDM of {len(result.candidates)} candidates), decoded bit-exactly in a '
+        'fresh process')
+  print(report.format_table(rows))
+  curves = {**anchor_curves(frames), **shipped_curves(frames, theta_d)}
+  plot_path = workdir / f'rd-{video}-{name}.png'
+  report.plot_rd(plot_path, rows, curves, f'{video} I-frames, β={config.loss.beta:g}')
   results = {'video': video, 'frames': int(len(frames)), 'height': int(frames.shape[1]),
              'width': int(frames.shape[2]), 'config': json.loads(config.to_json()),
-             'rows': rows, 'jpeg': jpeg, 'history': adapted.history,
-             'rdm_file': str(rdm_path), 'wall_s': time.time() - t0}
-  data.write_json(workdir / f'results-{name}.json', results)
-  print(f'results: {workdir / f"results-{name}.json"}  ({time.time() - t0:.0f} s)')
+             'rows': rows, 'candidates': result.candidates, 'curves': curves,
+             'history': result.history, 'rdm_file': str(rdm_path), 'wall_s': time.time() - t0}
+  results_path = workdir / f'results-{name}.json'
+  data.write_json(results_path, results)
+  print(f'wrote {rdm_path}\n      {plot_path}\n      {results_path}  ({time.time() - t0:.0f} s)')
   return results

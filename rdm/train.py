@@ -12,6 +12,7 @@ import ml_collections
 import numpy as np
 import optax
 from absl import logging
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rdm import checkpoint
 from rdm import data
@@ -105,6 +106,16 @@ def padded_batch(x: np.ndarray, keys, devices: int):
           np.concatenate([keys, np.repeat(keys[:1], pad, 0)]), weights)
 
 
+def replicate(tree):
+  """One copy of every leaf per local device, laid out for the pmapped step. Not flax's
+  replicate: on newer flax it names its mesh axis otherwise than pmap's output, and the second
+  step recompiles (shared/GPU-NOTES.md)."""
+  devices = jax.local_devices()
+  sharding = NamedSharding(Mesh(np.array(devices), (AXIS,)), PartitionSpec(AXIS))
+  return jax.tree_util.tree_map(
+      lambda x: jax.device_put(np.stack([np.asarray(x)] * len(devices)), sharding), tree)
+
+
 def make_parallel_step(loss_fn, tx, step_fn=train_step):
   """step_fn pmapped over all local devices (one device is the same code path)."""
   step = functools.partial(step_fn, loss_fn=loss_fn, tx=tx, axis_name=AXIS)
@@ -135,7 +146,7 @@ def parallel_step(p_step, p_state, devices: int, *global_batch):
 def host_state(p_state):
   """The replicated state as host numpy arrays: what checkpoints store (every process holds
   the same values, so orbax writes them once, from process 0)."""
-  return jax.device_get(flax.jax_utils.unreplicate(p_state))
+  return jax.device_get(jax.tree_util.tree_map(lambda x: x[0], p_state))
 
 
 def example_keys(seed: int, step: int, batch_size: int) -> jax.Array:
@@ -204,7 +215,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                len(eval_images), devices, model.parameter_count(state.params))
   batches = data.crop_batches(images, cfg.batch_size, cfg.crop, config.seed, start)
   p_step = make_parallel_step(global_loss_fn(config, arch), tx)
-  p_state = flax.jax_utils.replicate(state)
+  p_state = replicate(state)
   metrics_path = workdir / 'metrics.jsonl'
   t0, window = time.time(), []
   for step in range(start, cfg.stop_at or cfg.steps):

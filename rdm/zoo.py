@@ -3,6 +3,7 @@
 The model id written into every bitstream is params_hash(θ_D), so a receiver can only decode
 with exactly the parameters the sender used.
 """
+import dataclasses
 import hashlib
 import json
 import os
@@ -51,8 +52,25 @@ def architecture(name: str) -> model.Architecture:
   return model.Architecture(m['config']['model']['N'], m['config']['model']['M'])
 
 
-def load_global_model(name: str) -> tuple[model.Architecture, Any, dict]:
-  """(architecture, θ_D, manifest) of a shipped model, its hash checked."""
+@dataclasses.dataclass(frozen=True)
+class GlobalModel:
+  """A shipped θ_D, loaded once per job and handed to everything that needs it."""
+  arch: model.Architecture
+  params: Any
+  manifest: dict
+
+  @property
+  def name(self) -> str:
+    return self.manifest['name']
+
+  @property
+  def sha256(self) -> str:
+    """The model id every bitstream carries."""
+    return self.manifest['sha256']
+
+
+def load_global_model(name: str) -> GlobalModel:
+  """A shipped model, its hash checked."""
   m = manifest(name)
   arch = architecture(name)
   path = MODELS_DIR / name / 'params.msgpack'
@@ -69,7 +87,7 @@ def load_global_model(name: str) -> tuple[model.Architecture, Any, dict]:
                      f'{m["sha256"][:16]}… (file corrupt or replaced)')
   if not all(np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(params)):
     raise ModelError(f'{name}: parameters contain NaN or Inf')
-  return arch, params, m
+  return GlobalModel(arch, params, m)
 
 
 def find_by_hash(digest: str) -> str:
@@ -93,10 +111,10 @@ def load_params(source: str, arch: model.Architecture) -> Any:
     saved = mgr.restore(mgr.latest_step())
     template = model.init_params(arch, jax.random.PRNGKey(0))
     return flax.serialization.from_state_dict(template, saved['params'])
-  loaded_arch, params, _ = load_global_model(source)
-  if loaded_arch != arch:
-    raise ModelError(f'{source} is {loaded_arch}, the config asks for {arch}')
-  return params
+  loaded = load_global_model(source)
+  if loaded.arch != arch:
+    raise ModelError(f'{source} is {loaded.arch}, the config asks for {arch}')
+  return loaded.params
 
 
 def save_global_model(name: str, params: Any, info: dict) -> dict:

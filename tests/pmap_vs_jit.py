@@ -22,9 +22,9 @@ jit_step = jax.jit(functools.partial(train.train_step, loss_fn=loss_fn, tx=tx))
 jit_state, jit_metrics = jit_step(state, x, keys)
 
 p_step = train.make_parallel_step(loss_fn, tx)
-p_state, p_metrics = p_step(flax.jax_utils.replicate(state), train.shard(x, 2),
+p_state, p_metrics = p_step(train.replicate(state), train.shard(x, 2),
                             train.shard(keys, 2))
-p_state = flax.jax_utils.unreplicate(p_state)
+p_state = train.host_state(p_state)
 
 for a, b in zip(jax.tree_util.tree_leaves(jit_state.params),
                 jax.tree_util.tree_leaves(p_state.params)):

@@ -8,7 +8,8 @@ import pytest
 from scipy import special
 
 from conftest import ROOT, run_python
-from rdm import container, finetune, model, model_prior, model_update, stream, zoo
+from configs import base
+from rdm import container, finetune, model, model_prior, model_update, pipeline, stream, zoo
 from rdm.container import FormatError
 
 PRIOR = model_prior.SpikeSlab(t=0.005, alpha=1000.0, sigma_slab=0.05)
@@ -50,19 +51,56 @@ def test_model_rate_falls_as_the_update_becomes_sparser():
   assert costs == sorted(costs, reverse=True) and costs[-1] < 0.01 * costs[0]
 
 
+def random_update(params, groups: str, rng, density: float, leaves=None) -> model_update.ModelUpdate:
+  """A sparse δ̂ over the selected leaves (all, or the first `leaves`), with a few escapes."""
+  delta = {n: np.asarray(d) for n, d in model_update.init_delta(params, groups).items()}
+  chosen = sorted(delta)[:leaves]
+  for n in chosen:
+    k = np.where(rng.uniform(size=delta[n].shape) < density,
+                 rng.integers(-12, 13, delta[n].shape), 0)
+    delta[n] = (k * PRIOR.t).astype(np.float32)
+  k0 = delta[chosen[0]].reshape(-1)
+  k0[:2] = [300 * PRIOR.t, -5000 * PRIOR.t]  # beyond the table: escapes
+  return model_update.ModelUpdate.from_delta(delta, PRIOR, groups)
+
+
 def test_update_round_trips_bit_exactly_through_the_coder(tiny_arch):
   params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
-  delta = model_update.init_delta(params, 'g_s,h_s,prior_z')
-  rng = np.random.default_rng(0)
-  k = np.where(rng.uniform(size=sum(d.size for d in delta.values())) < 0.05,
-               rng.integers(-40, 41, sum(d.size for d in delta.values())), 0)
-  k[:3] = [5000, -5000, 3]  # escapes
-  names = sorted(delta)
-  delta_hat = model_update.integers_to_delta(k, params, names, PRIOR.t)
-  coded = model_update.encode_update(delta_hat, PRIOR)
-  decoded = model_update.decode_update(coded, params, names, PRIOR)
-  for n in names:
-    np.testing.assert_array_equal(decoded[n], delta_hat[n])
+  update = random_update(params, 'g_s,h_s,prior_z', np.random.default_rng(0), 0.05)
+  decoded = model_update.ModelUpdate.from_bytes(update.to_bytes(), params)
+  assert decoded.names == update.names and decoded.groups == update.groups
+  for a, b in zip(decoded.k, update.k):
+    np.testing.assert_array_equal(a, b)
+  for n, d in decoded.delta_hat().items():
+    np.testing.assert_array_equal(d, update.delta_hat()[n])
+
+
+@pytest.fixture(scope='module')
+def shipped_size_params():
+  """Random θ of the shipped N=64/M=96 shape: updates of realistic size."""
+  return model.init_params(model.Architecture(64, 96), jax.random.PRNGKey(1))
+
+
+@pytest.mark.parametrize('density,leaves', [(1e-4, None), (0.002, 3), (0.05, None), (0.001, 2)])
+def test_the_loss_prices_an_update_at_the_bits_the_coder_writes(shipped_size_params, density,
+                                                                leaves):
+  """M in the loss (model_update.coded_bits, in JAX) against the real payload of random sparse
+  δ̂ with escapes: within 1 %, and within the coder's flush and byte boundary (±12 bits)."""
+  update = random_update(shipped_size_params, 'g_s,h_s,prior_z',
+                         np.random.default_rng(int(density * 1e4)), density, leaves)
+  real = 8 * len(update.to_bytes())
+  in_loss = float(model_update.coded_bits(PRIOR, update.groups, update.delta_hat()))
+  assert in_loss == pytest.approx(real, rel=0.01)
+  assert abs(update.ideal_bits() - real) <= 12 + 1e-3 * update.coded_integers().size
+  assert in_loss == pytest.approx(update.ideal_bits(), rel=1e-3)  # float32 sums in the loss
+
+
+def test_a_zero_update_is_not_sent_and_costs_nothing(tiny_arch):
+  params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
+  update = model_update.ModelUpdate.from_delta(model_update.init_delta(params, 'g_s'), PRIOR,
+                                               'g_s')
+  assert update.is_zero and update.to_bytes() == b'' and update.ideal_bits() == 0
+  assert float(model_update.coded_bits(PRIOR, 'g_s', update.delta_hat())) == 0.0
 
 
 def test_unchanged_leaves_cost_one_flag_bit_and_bad_flags_are_refused(tiny_arch):
@@ -72,19 +110,22 @@ def test_unchanged_leaves_cost_one_flag_bit_and_bad_flags_are_refused(tiny_arch)
   one = names[len(names) // 2]
   delta[one] = delta[one].copy()
   delta[one].reshape(-1)[:2] = [PRIOR.t, -3 * PRIOR.t]
-  flags, k = model_update.coded_integers(delta, PRIOR.t)
-  assert len(flags) == (len(names) + 7) // 8 and k.size == delta[one].size
-  only_one = model_update.update_bits({one: delta[one]}, PRIOR) - 8
-  assert model_update.update_bits(delta, PRIOR) == pytest.approx(8 * len(flags) + only_one)
-  coded = model_update.encode_update(delta, PRIOR)
-  decoded = model_update.decode_update(coded, params, names, PRIOR)
-  assert all(np.array_equal(decoded[n], delta[n]) for n in names)
+  update = model_update.ModelUpdate.from_delta(delta, PRIOR, 'g_s,h_s,prior_z')
+  alone = model_update.ModelUpdate.from_delta({one: delta[one]}, PRIOR, 'g_s,h_s,prior_z')
+  flag_bytes = (len(names) + 7) // 8
+  assert update.coded_integers().size == delta[one].size
+  # Each further leaf costs its flag bit only; the flags are packed into whole bytes.
+  assert update.ideal_bits() - alone.ideal_bits() == 8 * (flag_bytes - 1)
+  payload = update.to_bytes()
+  decoded = model_update.ModelUpdate.from_bytes(payload, params)
+  assert all(np.array_equal(a, b) for a, b in zip(decoded.k, update.k))
   assert len(names) % 8, 'the last flag byte needs a spare bit for this check'
+  flags_end = model_update.UPDATE_HEAD.size + len(b'g_s,h_s,prior_z') + flag_bytes
+  forged = payload[:flags_end - 1] + bytes([payload[flags_end - 1] | 1]) + payload[flags_end:]
   with pytest.raises(ValueError, match='does not exist'):  # a flag beyond the last leaf
-    model_update.decode_update(coded[:len(flags) - 1] + bytes([coded[len(flags) - 1] | 1])
-                               + coded[len(flags):], params, names, PRIOR)
+    model_update.ModelUpdate.from_bytes(forged, params)
   with pytest.raises(ValueError, match='leaf flags'):
-    model_update.decode_update(b'', params, names, PRIOR)
+    model_update.ModelUpdate.from_bytes(payload[:flags_end - 1], params)
 
 
 def test_delta_may_not_cover_encoder_parameters(tiny_arch):
@@ -104,68 +145,132 @@ def test_impossible_prior_values_are_refused(bad):
 
 
 def tiny_config(mode, **adapt):
-  from configs import base
   c = base.get_config()
   c.model.N, c.model.M = 8, 8
   c.global_model = 'tiny-a'
-  c.adapt.mode = mode
-  c.adapt.steps = 2
-  c.adapt.batch_size = 2
-  c.adapt.crop = 64
-  c.adapt.log_every = 1
-  c.adapt.warmup_steps = 0
+  c.adapt.update(mode=mode, steps=1, joint_steps=1, batch_size=2, log_every=1, warmup_steps=0,
+                 candidates=1)
   c.adapt.update(adapt)
   return c
+
+
+# Large enough rates that one step moves δ across a bin edge of the tiny model.
+MOVING = {'lr': 3e-3, 'delta_lr': 3e-2, 't': 0.01}
 
 
 @pytest.mark.parametrize('mode', finetune.MODES)
 def test_one_finetuning_step_in_each_mode_gives_a_decodable_stream(
     mode, use_tiny_models, bikes_frames, tmp_path):
-  from rdm import job
   frames = bikes_frames[:, :96, :128]
-  encoded, adapted = job.adapt_and_encode(tiny_config(mode), frames, tmp_path)
-  np.testing.assert_array_equal(stream.decode(encoded.data), encoded.x_hat)
+  result = pipeline.encode_video(tiny_config(mode, select=False, **MOVING), frames, tmp_path)
+  np.testing.assert_array_equal(stream.decode(result.encoded.data), result.encoded.x_hat)
+  steps = [(h['phase'], h['step']) for h in result.history]
   if mode == 'full':
-    assert encoded.sizes['update'] > 0 and adapted.history
-    assert np.isfinite(adapted.history[-1]['train_bpp_model'])
+    assert steps == [('encoder', 1), ('joint', 1)]
+    assert result.encoded.sizes['update'] > 0 and result.summary['label'] == 'joint@1'
+    assert np.isfinite(result.history[-1]['train_bpp_model'])
   else:
-    assert encoded.sizes['update'] == 0
+    assert result.encoded.sizes['update'] == 0
+    assert steps == {'none': [], 'encoder': [('encoder', 1)],
+                     'latents': [('latents', 1)] * len(frames)}[mode]
 
 
 def test_a_workdir_resumes_only_the_run_it_was_made_for(use_tiny_models, bikes_frames, tmp_path):
-  from rdm import job
   frames = bikes_frames[:2, :96, :128]
-  job.adapt_and_encode(tiny_config('full'), frames, tmp_path)
-  job.adapt_and_encode(tiny_config('full', steps=3), frames, tmp_path)  # continuing is fine
-  other_beta = tiny_config('full', steps=3)
+  pipeline.encode_video(tiny_config('full'), frames, tmp_path)
+  pipeline.encode_video(tiny_config('full', joint_steps=3), frames, tmp_path)  # continuing is fine
+  other_beta = tiny_config('full', joint_steps=3)
   other_beta.loss.beta = 64.0
-  for config, video in ((other_beta, frames), (tiny_config('full', steps=3), frames[:, :, ::-1]),
-                        (tiny_config('full', steps=3, t=0.01), frames)):
-    with pytest.raises(ValueError, match='another run'):
-      job.adapt_and_encode(config, video, tmp_path)
+  for config, video, phase in (
+      (other_beta, frames, 'encoder'), (tiny_config('full'), frames[:, :, ::-1], 'encoder'),
+      (tiny_config('full', t=0.01), frames, 'joint')):
+    with pytest.raises(ValueError, match=f'{tmp_path / phase} holds .* another run'):
+      pipeline.encode_video(config, video, tmp_path)
 
 
-@pytest.mark.parametrize('ablation', [{'model_rate': False}, {'quantize_aware': False}])
-def test_ablations_run_and_still_code_the_quantized_update(
+def test_encoder_only_and_full_runs_share_the_encoder_phase(use_tiny_models, bikes_frames,
+                                                           tmp_path):
+  frames = bikes_frames[:2, :96, :128]
+  pipeline.encode_video(tiny_config('encoder', steps=2), frames, tmp_path / 'e')
+  full = pipeline.encode_video(tiny_config('full', steps=2), frames, tmp_path / 'f',
+                               encoder_workdir=tmp_path / 'e')
+  assert [(h['phase'], h['step']) for h in full.history] == [('joint', 1)]  # encoder resumed
+
+
+@pytest.mark.parametrize('ablation', [{'model_rate': False}, {'quantize_aware': False},
+                                      {'rate_gradient': 'bins'}, {'rate_gradient': 'noise'},
+                                      {'rate_mode': 'ste'}, {'crop': 64, 'flip': True}])
+def test_ablations_and_options_run_and_code_the_quantized_update(
     ablation, use_tiny_models, bikes_frames, tmp_path):
-  from rdm import job
-  encoded, _ = job.adapt_and_encode(tiny_config('full', **ablation), bikes_frames[:, :96, :128],
-                                    tmp_path)
-  np.testing.assert_array_equal(stream.decode(encoded.data), encoded.x_hat)
+  config = tiny_config('full', select=False, **{**MOVING, **ablation})
+  result = pipeline.encode_video(config, bikes_frames[:, :96, :128], tmp_path)
+  assert result.encoded.sizes['update'] > 0
+  np.testing.assert_array_equal(stream.decode(result.encoded.data), result.encoded.x_hat)
+
+
+def rate_gradient_of(rate_gradient: str, delta):
+  return jax.grad(lambda d: finetune.model_bits(PRIOR, 'w', {'w': d}, model_update.quantize(
+      {'w': d}, PRIOR.t), rate_gradient, jax.random.PRNGKey(0)))(delta)
+
+
+def test_each_rate_gradient_is_its_surrogates_alone():
+  """The bug this replaces: 'density' returned the bins' gradient plus the density's."""
+  delta = jnp.array([0.0004, -0.0011, 0.0062, 0.013])
+  bins = jax.grad(lambda d: model_prior.update_bits(PRIOR, {'w': model_update.quantize(
+      {'w': d}, PRIOR.t)['w']}))(delta)
+  density = jax.grad(lambda d: model_prior.density_bits(PRIOR, {'w': d}))(delta)
+  np.testing.assert_allclose(rate_gradient_of('bins', delta), bins, rtol=1e-5)
+  np.testing.assert_allclose(rate_gradient_of('density', delta), density, rtol=1e-5)
+  assert bins[0] == 0 and density[0] > 0  # inside the zero bin only the density pulls to 0
+  noise = rate_gradient_of('noise', delta)
+  assert np.all(np.isfinite(noise)) and noise[0] != 0 and not np.allclose(noise, bins)
+  # Whatever the gradient, the value is what the coder writes for round(δ/t)·t.
+  value = finetune.model_bits(PRIOR, 'w', {'w': delta}, {'w': delta}, 'noise',
+                              jax.random.PRNGKey(0))
+  assert float(value) == pytest.approx(float(model_update.coded_bits(
+      PRIOR, 'w', model_update.quantize({'w': delta}, PRIOR.t))))
 
 
 def test_full_finetuning_reduces_the_rdm_loss(use_tiny_models, bikes_frames, tmp_path):
-  from rdm import job
-  config = tiny_config('full', steps=30, lr=3e-3, crop=0, batch_size=2)
-  _, adapted = job.adapt_and_encode(config, bikes_frames[:, :64, :64], tmp_path)
-  losses = [h['train_loss'] for h in adapted.history]
+  config = tiny_config('full', steps=1, joint_steps=30, lr=3e-3)
+  result = pipeline.encode_video(config, bikes_frames[:, :64, :64], tmp_path)
+  losses = [h['train_loss'] for h in result.history if h['phase'] == 'joint']
   assert np.mean(losses[-5:]) < np.mean(losses[:5])
 
 
+def test_whole_frame_batches_visit_every_frame_equally_often_and_resume():
+  frames = np.arange(5)[:, None, None, None] * np.ones((5, 2, 2, 3), np.uint8)
+  seen = [b[:, 0, 0, 0] for b, _ in zip(finetune.data.epoch_batches(frames, 2, 7), range(10))]
+  assert np.bincount(np.concatenate(seen).astype(int)).tolist() == [4] * 5
+  resumed = [b[:, 0, 0, 0] for b, _ in zip(finetune.data.epoch_batches(frames, 2, 7, 6), range(4))]
+  np.testing.assert_array_equal(np.concatenate(resumed), np.concatenate(seen[6:]))
+
+
+def test_full_never_ends_worse_than_encoder_only_in_coded_rdm_loss(use_tiny_models, bikes_frames,
+                                                                  tmp_path):
+  """The stream is the lowest coded L_RDM among candidates, and full adaptation's include every
+  candidate of encoder-only finetuning: so even a joint phase that goes wrong (here: δ trained
+  without M, so its update costs far more than it gains) cannot make full worse than
+  encoder-only, nor either worse than θ_D."""
+  frames = bikes_frames[:2, :64, :128]
+  settings = dict(steps=4, joint_steps=4, candidates=2, lr=1e-3, delta_lr=0.05, t=0.01,
+                  model_rate=False)
+  encoder = pipeline.encode_video(tiny_config('encoder', **settings), frames, tmp_path / 'e')
+  full = pipeline.encode_video(tiny_config('full', **settings), frames, tmp_path / 'f')
+  losses = {c['label']: c['loss'] for c in full.candidates}
+  assert full.summary['loss'] == min(losses.values())
+  assert full.summary['loss'] <= encoder.summary['loss'] <= losses['encoder@0']
+  assert [c['loss'] for c in encoder.candidates] == [losses[c['label']] for c in
+                                                     encoder.candidates]
+  last = full.candidates[-1]
+  assert last['label'] == 'joint@4' and last['loss'] > full.summary['loss'], (
+      'the test needs a joint phase whose last iterate is not the best')
+
+
 def test_an_update_for_another_global_model_is_refused(use_tiny_models, bikes_frames, tmp_path):
-  from rdm import job
-  encoded, _ = job.adapt_and_encode(tiny_config('full'), bikes_frames[:1, :64, :64], tmp_path)
-  s = container.read(encoded.data)
+  result = pipeline.encode_video(tiny_config('full', select=False, **MOVING),
+                                 bikes_frames[:1, :64, :64], tmp_path)
+  s = container.read(result.encoded.data)
   forged = container.write(container.Stream(zoo.manifest('tiny-b')['sha256'], s.frames,
                                             s.update, s.z, s.y))
   with pytest.raises(FormatError):
@@ -181,7 +286,7 @@ def test_an_update_section_with_impossible_prior_fails_fast(tiny_arch, t, alpha,
   params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
   payload = struct.pack('<fffH', t, alpha, sigma_slab, 3) + b'g_s' + b'\x00' * 16
   start = time.time()
-  with pytest.raises(FormatError, match='model update'):
+  with pytest.raises(FormatError, match=r'model update section is invalid: adapt\.'):
     stream.unpack_update(payload, params)
   assert time.time() - start < 1.0
 
@@ -205,9 +310,10 @@ def tiny_job_args(workdir, steps):
   return ['-m', 'rdm.main', '--config=configs/xiph_beta.py', f'--workdir={workdir}',
           '--config.model.N=8', '--config.model.M=8', '--config.global_model=tiny-a',
           '--config.data.video=carphone', '--config.data.max_frames=2',
-          f'--config.adapt.steps={steps}', '--config.adapt.checkpoint_every=10',
-          '--config.adapt.crop=64', '--config.adapt.lr=3e-3', '--config.adapt.t=0.01',
-          '--config.adapt.log_every=5', '--config.adapt.warmup_steps=0']
+          '--config.adapt.steps=3', f'--config.adapt.joint_steps={steps}',
+          '--config.adapt.checkpoint_every=10', '--config.adapt.crop=64',
+          '--config.adapt.lr=3e-3', '--config.adapt.t=0.01', '--config.adapt.log_every=5',
+          '--config.adapt.warmup_steps=0', '--config.adapt.candidates=2']
 
 
 def test_a_killed_finetuning_run_resumes_and_writes_the_uninterrupted_runs_stream(
@@ -221,7 +327,7 @@ def test_a_killed_finetuning_run_resumes_and_writes_the_uninterrupted_runs_strea
   proc = subprocess.Popen([sys.executable, *tiny_job_args(killed, steps)], cwd=ROOT,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.time() + 300
-  while not list(killed.glob('full-*/checkpoints/20')):
+  while not list(killed.glob('full-*/joint/checkpoints/20')):
     assert proc.poll() is None, 'the run ended before it could be killed'
     assert time.time() < deadline
     time.sleep(0.1)
@@ -232,7 +338,7 @@ def test_a_killed_finetuning_run_resumes_and_writes_the_uninterrupted_runs_strea
     result = run_python(tiny_job_args(workdir, steps))
     assert result.returncode == 0, result.stderr[-3000:]
   resumed = [json.loads(l)['step'] for l in
-             next(killed.glob('full-*/metrics.jsonl')).read_text().splitlines()]
+             next(killed.glob('full-*/joint/metrics.jsonl')).read_text().splitlines()]
   # Step 5 was logged before the kill; a run that started over would log it again.
   assert resumed.count(5) == 1 and resumed.count(steps) == 1
   (a,), (b,) = killed.glob('*.rdm'), clean.glob('*.rdm')

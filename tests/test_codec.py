@@ -18,7 +18,7 @@ def test_fresh_process_decode_reproduces_the_encoders_reconstruction(
     use_tiny_models, bikes_frames, tmp_path):
   encoded = encode_tiny(bikes_frames)
   path = tmp_path / 'bikes.rdm'
-  stream.write_atomic(path, encoded.data)
+  data.write_atomic(path, encoded.data)
   result = run_python(['-m', 'rdm.codec', 'decompress', str(path), '-o', str(tmp_path / 'out')])
   assert result.returncode == 0, result.stderr[-2000:]
   decoded = np.stack([data.load_image(tmp_path / 'out' / f'frame_{i:04d}.png')
@@ -38,7 +38,7 @@ def test_frame_sizes_round_trip(use_tiny_models, height, width):
 
 def test_info_reports_every_part_and_psnr(use_tiny_models, bikes_frames, tmp_path):
   path = tmp_path / 'a.rdm'
-  stream.write_atomic(path, encode_tiny(bikes_frames[:1]).data)
+  data.write_atomic(path, encode_tiny(bikes_frames[:1]).data)
   png = tmp_path / 'f.png'
   data.save_png(png, bikes_frames[0])
   result = run_python(['-m', 'rdm.codec', 'info', str(path), '--original', str(png)])
@@ -150,8 +150,8 @@ def test_the_same_input_and_config_give_byte_identical_streams_across_processes(
 
 
 def test_frames_of_one_padded_size_share_compiled_functions(use_tiny_models, bikes_frames):
-  arch, params, _ = zoo.load_global_model('tiny-a')
-  coder = coding.make_coder(arch, params)
+  theta_d = zoo.load_global_model('tiny-a')
+  coder = coding.make_coder(theta_d.arch, theta_d.params)
   compiled = (coding.analyze_params, coding.hyper_params, coding.reconstruct_padded)
   coding.compress_frame(coder, bikes_frames[0, :100, :120])
   before = [f._cache_size() for f in compiled]

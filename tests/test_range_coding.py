@@ -2,21 +2,21 @@
 import numpy as np
 import pytest
 
-from rdm import coding, range_coding
+from rdm import coding, entropy_tables, range_coding
 
 
 def test_quantized_cdf_is_valid_for_skewed_and_degenerate_pmfs():
   for pmf in ([1.0], [0.5, 0.5], [1e-12, 1.0 - 2e-12, 1e-12], np.full(3000, 1 / 3000),
               [0.0, 0.0, 1.0]):
-    cdf = range_coding.quantized_cdf(np.asarray(pmf))
-    assert cdf[0] == 0 and cdf[-1] == 2 ** range_coding.PRECISION
+    cdf = entropy_tables.quantized_cdf(np.asarray(pmf))
+    assert cdf[0] == 0 and cdf[-1] == 2 ** entropy_tables.PRECISION
     assert np.all(np.diff(cdf) >= 1)  # every symbol stays codable
 
 
 def test_quantized_cdf_rejects_bad_pmfs():
   for pmf in ([], [np.nan, 1.0], [-0.1, 1.1]):
     with pytest.raises(range_coding.CodingError):
-      range_coding.quantized_cdf(np.asarray(pmf))
+      entropy_tables.quantized_cdf(np.asarray(pmf))
 
 
 def test_values_round_trip_exactly_including_escapes():
@@ -38,7 +38,7 @@ def test_real_bits_are_close_to_the_tables_ideal_bits(scale):
   indexes = np.full(20000, index, np.int32)
   values = np.rint(rng.normal(0, coding.scale_table()[index], indexes.size)).astype(np.int32)
   real = 8 * len(range_coding.encode(values, indexes, table))
-  ideal = range_coding.ideal_bits(values, indexes, table)
+  ideal = entropy_tables.ideal_bits(values, indexes, table)
   # A range coder lands within a few bytes of the ideal code length (either side of it).
   assert ideal - 32 <= real <= ideal * 1.01 + 64
 

@@ -1,0 +1,79 @@
+"""One video through rdm: adapt → code every candidate → keep the lowest coded L_RDM → check.
+
+The main job, the codec CLI, the sweeps and the model export all call encode_video; θ_D is
+loaded once per job and handed in.
+"""
+import dataclasses
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from rdm import baselines
+from rdm import finetune
+from rdm import metrics
+from rdm import stream
+from rdm import zoo
+
+
+def summarize(frames: np.ndarray, encoded: stream.Encoded, beta: float) -> dict:
+  """Real-byte rates per part (bits per pixel of all I-frames), mean PSNR and the coded
+  L_RDM = MSE + β·bpp that candidates are ranked by (MSE over all pixels of all frames)."""
+  pixels = int(np.prod(frames.shape[:3]))
+  bpp = {f'bpp_{k}': 8.0 * v / pixels for k, v in encoded.sizes.items()}
+  bpp_total = 8.0 * len(encoded.data) / pixels
+  mse = metrics.rgb_mse(frames, encoded.x_hat)
+  return {
+      **bpp,
+      'bpp_latent': bpp['bpp_y'] + bpp['bpp_z'],
+      'bpp_model': bpp['bpp_update'],
+      'bpp_total': bpp_total,
+      'psnr': baselines.mean_psnr(frames, encoded.x_hat),
+      'mse': mse,
+      'loss': mse + beta * bpp_total,
+      'bytes': len(encoded.data),
+      'estimated_bpp_latent': (encoded.estimated_bits['y'] + encoded.estimated_bits['z']) / pixels,
+      'estimated_bpp_model': encoded.estimated_bits['update'] / pixels,
+  }
+
+
+@dataclasses.dataclass
+class VideoResult:
+  encoded: stream.Encoded  # the stream written: the candidate of lowest coded L_RDM
+  summary: dict  # summarize() of it, with its candidate's label
+  candidates: list  # summarize() of every candidate coded, with its label, in training order
+  history: list  # finetuning metric lines
+
+
+def encode_video(config, frames: np.ndarray, workdir: pathlib.Path,
+                 theta_d: zoo.GlobalModel | None = None,
+                 encoder_workdir: pathlib.Path | None = None) -> VideoResult:
+  """Adapt config.global_model to the frames as config.adapt says and code them. With
+  adapt.select, every candidate of finetuning is coded and the one of lowest coded L_RDM is
+  kept; otherwise the last."""
+  theta_d = theta_d or zoo.load_global_model(config.global_model)
+  adapted = finetune.adapt(config, theta_d.arch, theta_d.params, frames, workdir,
+                           encoder_workdir)
+  chosen = adapted.candidates if config.adapt.select else adapted.candidates[-1:]
+  best, summaries = None, []
+  for candidate in chosen:
+    encoded = stream.encode_frames(theta_d, frames, candidate.params, candidate.update,
+                                   adapted.latents)
+    summaries.append({'label': candidate.label, **summarize(frames, encoded, config.loss.beta)})
+    if best is None or summaries[-1]['loss'] < best[1]['loss']:
+      best = encoded, summaries[-1]
+  return VideoResult(best[0], best[1], summaries, adapted.history)
+
+
+def decode_in_fresh_process(path: pathlib.Path) -> np.ndarray:
+  """Decode with `python -m rdm.codec decompress` in a new interpreter (nothing shared with the
+  encoder but the file and the shipped θ_D); the frames come back as one .npy array."""
+  with tempfile.TemporaryDirectory() as out:
+    target = pathlib.Path(out) / 'frames.npy'
+    result = subprocess.run([sys.executable, '-m', 'rdm.codec', 'decompress', str(path), '-o',
+                             str(target)], capture_output=True, text=True)
+    if result.returncode:
+      raise RuntimeError(f'decoding {path} in a fresh process failed: {result.stderr[-2000:]}')
+    return np.load(target)
