@@ -20,12 +20,11 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from PIL import Image
 
-from rdm import data, stream  # noqa: E402
+from rdm import data, stream
 
 HERE = pathlib.Path(__file__).resolve().parent
 MODES = ('full', 'encoder', 'latents')

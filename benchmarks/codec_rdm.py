@@ -12,13 +12,11 @@ import argparse
 import json
 import pathlib
 import statistics
-import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from rdm import coding, zoo  # noqa: E402
+from rdm import coding, zoo
 
 ENCODE = ('analysis', 'hyper', 'range_encode')
 DECODE = ('range_decode', 'hyper', 'synthesis')

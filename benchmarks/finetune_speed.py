@@ -11,13 +11,11 @@ import argparse
 import json
 import pathlib
 import resource
-import sys
 import tempfile
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from configs import base  # noqa: E402
-from rdm import data, finetune, zoo  # noqa: E402
+from configs import base
+from rdm import data, finetune, zoo
 
 
 def steps_per_second(history: list, steps_key: str) -> float:

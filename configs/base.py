@@ -24,7 +24,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.train = ml_collections.ConfigDict()  # global training on photos
   c.train.photos = 'data/photos/train'  # folder of training photos (scripts/gather_photos.py)
   c.train.eval_photos = 'data/photos/eval'  # held-out photos, full images, rounded latents
-  c.train.short_side = 512  # photos are downscaled so min(H, W) is this many pixels
+  c.train.short_side = 512  # photos are downscaled so min(H, W) is this many pixels (0: never)
+  # Crops see each photo at a random scale s in [min_scale, 1] (log-uniform; a (crop/s)² region
+  # downscaled), so full-resolution originals give both fine texture and whole-scene statistics.
+  c.train.min_scale = 1.0
+  c.train.eval_side = 512  # held-out photos: downscaled to this short side, centre-cropped square
   # 256² crops make z 4×4: with 128² crops z is 2×2 and every z position touches the border, so
   # h_s never learns the interior and full frames cost far more than their crops (WORKSPACE.md).
   c.train.crop = 256  # random square crop side, pixels

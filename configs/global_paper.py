@@ -9,9 +9,10 @@ from configs import base
 def get_config():
   c = base.get_config()
   c.job = 'train_global'
+  c.train.short_side = 0  # full-resolution photos, seen at random scales
+  c.train.min_scale = 0.125
   c.model.N, c.model.M = 128, 192
   c.train.crop = 256
-  c.train.short_side = 768
   c.train.steps = 200_000
   c.train.lr = 1e-4
   c.train.checkpoint_every = 2000

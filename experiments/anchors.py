@@ -8,13 +8,11 @@ RGB, one JSON line per (codec, quality); points already in --out are skipped.
 import argparse
 import json
 import pathlib
-import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from rdm import baselines, data  # noqa: E402
+from rdm import baselines, data
 
 JPEG_QUALITIES = (1, 2, 3, 5, 7, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 

@@ -12,18 +12,16 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-
-import atheris  # noqa: E402
-import tensorflow  # noqa: E402,F401  (imported first: coverage covers rdm, not TensorFlow)
+import atheris
+import tensorflow  # noqa: F401  (imported first: coverage covers rdm, not TensorFlow)
 
 with atheris.instrument_imports(include=['rdm']):
-  from rdm import container, range_coding, stream  # noqa: E402
+  from rdm import container, range_coding, stream
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-from rdm import coding, model, model_prior, model_update  # noqa: E402
+from rdm import coding, model, model_prior, model_update
 
 ARCH = model.Architecture(8, 8)
 PARAMS = model.init_params(ARCH, jax.random.PRNGKey(0))
@@ -36,16 +34,17 @@ def seeds(folder: pathlib.Path) -> None:
   """Real streams as the corpus: what the fuzzer mutates first."""
   from rdm import data
   frame = data.read_iframes('carphone', max_frames=1)
-  raw = stream.encode_frames(sys_model(), frame).data
+  raw = stream.encode_frames(shipped_model(), frame).data
   (folder / 'carphone.rdm').write_bytes(raw)
   delta = model_update.init_delta(PARAMS, 'g_s')
   delta = {k: v + PRIOR.t * (np.arange(v.size).reshape(v.shape) % 3 == 0) for k, v in delta.items()}
-  (folder / 'update.bin').write_bytes(stream.pack_update(delta, PRIOR, 'g_s'))
+  update = model_update.ModelUpdate.from_delta(delta, PRIOR, 'g_s')
+  (folder / 'update.bin').write_bytes(update.to_bytes())
 
 
-def sys_model() -> str:
+def shipped_model():
   from rdm import zoo
-  return zoo.available()[0]
+  return zoo.load_global_model(zoo.available()[0])
 
 
 def test_one(raw: bytes) -> None:

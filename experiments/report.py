@@ -13,16 +13,13 @@ import argparse
 import collections
 import json
 import pathlib
-import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-
-import bjontegaard as bd  # noqa: E402
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
+import bjontegaard as bd
+import matplotlib
+import numpy as np
 
 matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 from rdm import baselines, data  # noqa: E402
 

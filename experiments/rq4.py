@@ -4,25 +4,23 @@ many I-frames it needs to pay for its update (the break-even point).
     python experiments/rq4.py --video bikes --betas 128 --steps 50,100,200,400 \
         --frames 1,2,5,10,20 --frames_steps 200
 
-Steps: one run per (β, mode) in a kept workdir under runs/rq4/, coded at each step count in
-turn; each count resumes the previous checkpoint, which equals a fresh run of that length
-because the learning rate is constant after warm-up (adapt.end_lr_factor=1). Frames: the first
-n I-frames only (data.max_frames), both modes at --frames_steps with the default schedule. Every
-point is a real stream (update included), decoded and checked. One JSON line per point in
+Steps: both finetuning phases at the step count (adapt.steps = adapt.joint_steps), default
+schedule, each in its own workdir under runs/rq4/ (encoder-only and full share the encoder
+phase). Frames: the first n I-frames only (data.max_frames), at --frames_steps. Every point
+is a real stream (update included), the lowest coded L_RDM of its candidates, decoded and
+checked. One JSON line per point in
 experiments/results/rq4-<video>.jsonl (finished points are skipped); a plot beside it of
 ΔPSNR, Δbpp and ΔL = ΔMSE + β·Δbpp (full − encoder; ΔL < 0: full pays).
 """
 import argparse
 import json
 import pathlib
-import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from experiments.sweep import model_for, model_id, parse_value, point_config, run_point  # noqa: E402
-from rdm import data  # noqa: E402
+from configs import base
+from rdm import data, pipeline, zoo
 
 MODES = ('encoder', 'full')
 
@@ -81,7 +79,7 @@ def main():
   p.add_argument('--frames_steps', type=int, default=200)
   p.add_argument('--set', nargs='*', default=[], help='config overrides for every point')
   args = p.parse_args()
-  overrides = {k: parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
+  overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
   out = ROOT / 'experiments' / 'results' / f'rq4-{args.video}.jsonl'
   done = {r['key'] for r in load(out)}
   all_frames = data.read_iframes(args.video)
@@ -91,22 +89,21 @@ def main():
   for beta in (float(b) for b in args.betas.split(',')):
     for mode in MODES:
       for axis, value, n_frames, steps in plan:
-        # Step points resume each other: a constant rate after the warm-up makes that exact.
-        point = {**overrides, **({'adapt.end_lr_factor': 1.0} if axis == 'steps' else {})}
-        model = model_for(beta, '')
-        key = (f'{args.video}|{model_id(model)}|{mode}|{axis}={value}|'
-               f'{json.dumps(point, sort_keys=True)}')
+        model = zoo.ladder_model(beta, '')
+        key = (f'{args.video}|{zoo.model_key(model)}|{mode}|{axis}={value}|'
+               f'{json.dumps(overrides, sort_keys=True)}')
         if key in done:
           continue
-        config = point_config(args.video, mode, beta, model, {
-            **point, 'adapt.steps': steps, 'data.max_frames': n_frames})
-        # Step points share one workdir so that each resumes the previous one.
-        workdir = (ROOT / 'runs' / 'rq4' / f'{args.video}-{model_id(model)}-{mode}'
-                   if axis == 'steps' else None)
-        result = run_point(config, all_frames[:n_frames], workdir)
+        config = base.adaptation(args.video, mode, beta, model, {
+            **overrides, 'adapt.steps': steps, 'adapt.joint_steps': steps,
+            'data.max_frames': n_frames})
+        root = (ROOT / 'runs' / 'rq4' / f'{args.video}-{zoo.model_key(model)}-b{beta:g}-'
+                f'{n_frames}f-{steps}s')
+        result = pipeline.encode_and_check(config, all_frames[:n_frames], root / mode,
+                                           zoo.load_global_model(model), root / 'encoder')
         record = {'key': key, 'video': args.video, 'beta': beta, 'mode': mode, 'axis': axis,
                   axis: value, 'steps_run': steps, 'n_frames': n_frames,
-                  'overrides': point, 'date': time.strftime('%Y-%m-%d'), **result}
+                  'overrides': overrides, 'date': time.strftime('%Y-%m-%d'), **result}
         with out.open('a') as f:
           f.write(json.dumps(record) + '\n')
         print(f'{key}: {result["bpp_total"]:.4f} bpp (model {result["bpp_model"]:.4f}), '

@@ -16,20 +16,8 @@ import json
 import pathlib
 import time
 
-import numpy as np
-
 from configs import base
-from rdm import data, job, pipeline, stream, zoo
-
-
-def model_for(beta: float, default: str) -> str:
-  name = f'msh-n64-beta{beta:g}'
-  return name if name in zoo.available() else default
-
-
-def model_id(name: str) -> str:
-  """name@hash: results keyed by it make a retrained model of the same name a new point."""
-  return f'{name}@{zoo.manifest(name)["sha256"][:12]}'
+from rdm import data, job, pipeline, zoo
 
 
 def done_keys(path: pathlib.Path) -> set:
@@ -41,19 +29,13 @@ def done_keys(path: pathlib.Path) -> set:
 def point_dir(root: pathlib.Path, video: str, model: str, beta: float, overrides: dict):
   """Workdir of a point's encoder phase: the same for every mode of the same settings."""
   digest = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:10]
-  return root / f'{video}-{model_id(model)}-b{beta:g}-{digest}'
+  return root / f'{video}-{zoo.model_key(model)}-b{beta:g}-{digest}'
 
 
-def run_point(config, frames, workdir: pathlib.Path, theta_d) -> dict:
-  """Adapt, code, decode and check one point."""
-  start = time.time()
-  result = pipeline.encode_video(config, frames, workdir / job.run_name(config), theta_d,
-                                 encoder_workdir=workdir / 'encoder')
-  seconds = time.time() - start
-  if not np.array_equal(stream.decode(result.encoded.data), result.encoded.x_hat):
-    raise RuntimeError('decoded frames differ from the encoder\'s reconstruction')
-  return {**result.summary, 'seconds': seconds, 'candidates': result.candidates,
-          'history': result.history[-1:]}
+def run_point(config, frames, root: pathlib.Path, theta_d) -> dict:
+  """One point in its own workdir, its encoder phase in root/encoder (shared by modes)."""
+  return pipeline.encode_and_check(config, frames, root / job.run_name(config), theta_d,
+                                   encoder_workdir=root / 'encoder')
 
 
 def main():
@@ -72,11 +54,11 @@ def main():
   finished = done_keys(args.out)
   frames = None
   for beta in (float(b) for b in args.betas.split(',')):
-    model = model_for(beta, args.model)
+    model = zoo.ladder_model(beta, args.model)
     theta_d = None
     for mode in args.modes.split(','):
       config = base.adaptation(args.video, mode, beta, model, overrides)
-      key = (f'{args.video}|{model_id(model)}|{job.run_name(config)}|'
+      key = (f'{args.video}|{zoo.model_key(model)}|{job.run_name(config)}|'
              f'{json.dumps(overrides, sort_keys=True)}')
       if key in finished:
         print(f'skip {key}')

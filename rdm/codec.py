@@ -28,15 +28,14 @@ def read_inputs(inputs: list[str], fps: float) -> np.ndarray:
 
 
 def adapt_config(args):
-  from rdm import zoo
-  sys.path.insert(0, str(zoo.MODELS_DIR.parent))  # configs/ lives beside models/ in the repo
   from configs import xiph_beta
   config = xiph_beta.get_config()
   with config.unlocked():
     config.global_model = args.model
     config.adapt.mode = args.adapt
     config.loss.beta = args.beta
-    config.adapt.steps = args.steps
+    if args.steps is not None:
+      config.adapt.steps = config.adapt.joint_steps = args.steps
   return config
 
 
@@ -96,7 +95,8 @@ def main(argv=None) -> int:
   c.add_argument('--model', default='msh-n64-beta128')
   c.add_argument('--adapt', default='none', choices=('none', 'latents', 'encoder', 'full'))
   c.add_argument('--beta', type=float, default=128.0)
-  c.add_argument('--steps', type=int, default=300)
+  c.add_argument('--steps', type=int, default=None,
+                 help='steps of each finetuning phase (default: the config\'s)')
   c.add_argument('--fps', type=float, default=2.0)
   d = sub.add_parser('decompress')
   d.add_argument('input')

@@ -18,7 +18,6 @@ from scipy import special
 
 from rdm import entropy_models
 from rdm import entropy_tables
-from rdm import metrics
 from rdm import model
 from rdm import range_coding
 
@@ -226,7 +225,3 @@ def decompress_frame(coder: LatentCoder, z_bytes: bytes, y_bytes: bytes, height:
     v = range_coding.decode(y_bytes, indexes, coder.y_table)
   with stage(timings, 'synthesis'):
     return reconstruct(coder.arch, coder.params, v.astype(np.float32) + mu, height, width)
-
-
-def frame_psnr(x: np.ndarray, x_hat: np.ndarray) -> float:
-  return metrics.psnr(metrics.rgb_mse(x, x_hat))

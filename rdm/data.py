@@ -74,8 +74,10 @@ def list_images(folder: str | pathlib.Path) -> list[pathlib.Path]:
 
 
 def load_photo_folder(folder, short_side: int, min_side: int) -> list[np.ndarray]:
-  """All images of a folder, downscaled; images smaller than a crop are skipped."""
-  images = [downscale_short_side(load_image(p), short_side) for p in list_images(folder)]
+  """All images of a folder, downscaled to short_side (0: as they are); images smaller than a
+  crop are skipped."""
+  images = [downscale_short_side(load_image(p), short_side) if short_side else load_image(p)
+            for p in list_images(folder)]
   images = [im for im in images if min(im.shape[:2]) >= min_side]
   if not images:
     raise InputError(f'{folder}: no image is at least {min_side} px on its short side')

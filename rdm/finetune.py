@@ -35,7 +35,7 @@ from rdm import losses
 from rdm import model
 from rdm import model_prior
 from rdm import model_update
-from rdm import train
+from rdm import steps as step_lib
 from rdm import zoo
 
 MODES = ('none', 'latents', 'encoder', 'full')
@@ -118,7 +118,7 @@ def rdm_loss_fn(train_vars, x, keys, *, arch, base_params, prior, groups, beta, 
                 rate_gradient: str):
   """L_RDM on a batch of I-frames (or crops); M is normalised by all pixels of all I-frames."""
   params, delta_used = adapted_params(base_params, train_vars, prior.t, quantize_aware)
-  fwd = train.batch_forward(arch, params, x, keys, rate_mode, decoder_mode)
+  fwd = step_lib.batch_forward(arch, params, x, keys, rate_mode, decoder_mode)
   bpp_model = (model_bits(prior, groups, train_vars['delta'], delta_used, rate_gradient,
                           jax.random.fold_in(keys[0], 1)) / total_pixels
                if delta_used else 0.0)
@@ -134,18 +134,6 @@ def frame_batches(frames: np.ndarray, cfg, seed: int, start: int):
     return data.crop_batches(list(frames), cfg.batch_size, min(cfg.crop, *frames.shape[1:3]),
                              seed, start, flip=cfg.flip)
   return data.epoch_batches(frames, cfg.batch_size, seed, start)
-
-
-def make_optimizer(cfg, steps: int) -> optax.GradientTransformation:
-  """Adam, linear warm-up then cosine decay (to end_lr_factor × peak), one peak rate for the
-  encoder and one for δ. The warm-up matters: Adam's first steps move every weight of θ_D by
-  about the full rate whatever its gradient, which costs a converged model more than the
-  first hundred steps of finetuning gain (WORKSPACE.md)."""
-  def adam(lr):
-    return optax.adam(optax.warmup_cosine_decay_schedule(
-        0.0, lr, cfg.warmup_steps, max(steps, cfg.warmup_steps + 1), lr * cfg.end_lr_factor))
-  return optax.multi_transform({'encoder': adam(cfg.lr), 'delta': adam(cfg.delta_lr or cfg.lr)},
-                               lambda tree: {k: k for k in tree})
 
 
 # Fields that do not change what a step computes: a run may resume with other values.
@@ -209,8 +197,11 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
   cfg = config.adapt
   workdir.mkdir(parents=True, exist_ok=True)
   prior = prior_from_config(cfg)
-  tx = make_optimizer(cfg, steps)
-  state = train.create_train_state(initial, tx)
+  # The warm-up matters: Adam's first steps move every weight of θ_D by about the full rate
+  # whatever its gradient, which costs a converged model more than early finetuning gains.
+  tx = step_lib.make_optimizer({'encoder': cfg.lr, 'delta': cfg.delta_lr or cfg.lr},
+                               cfg.warmup_steps, steps, cfg.end_lr_factor)
+  state = step_lib.create_train_state(initial, tx)
   mgr = checkpoint.manager(workdir / 'checkpoints')
   check_resumable(workdir, run_fingerprint(config, phase, base_params, frames),
                   mgr.latest_step() is not None)
@@ -222,36 +213,36 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
       model_rate=cfg.model_rate, quantize_aware=cfg.quantize_aware, rate_mode=cfg.rate_mode,
       decoder_mode=config.quantization.decoder, rate_gradient=cfg.rate_gradient)
   # The ordered step makes δ̂, hence the .rdm, byte-identical on any number of devices.
-  p_step = train.make_parallel_step(loss_fn, tx, train.ordered_train_step)
+  p_step = step_lib.make_parallel_step(loss_fn, tx, step_lib.ordered_train_step)
   devices = jax.local_device_count()
   seed = config.seed + (phase == 'joint')
   batches = frame_batches(frames, cfg, seed, start)
   keep = candidate_steps(steps, cfg.candidates, with_start=phase == 'encoder')
   if start == 0 and 0 in keep:
     save_candidate(workdir, 0, state.params)
-  p_state = train.replicate(state)
+  p_state = step_lib.replicate(state)
   history = []
   t_start = time.perf_counter()
   bar = tqdm(range(start, steps), initial=start, total=steps, desc=f'adapt {phase}',
              unit='step', dynamic_ncols=True, disable=not distributed.is_primary())
   for step in bar:
-    batch = train.padded_batch(next(batches), train.example_keys(seed, step, cfg.batch_size),
+    batch = step_lib.padded_batch(next(batches), step_lib.example_keys(seed, step, cfg.batch_size),
                                jax.device_count())
-    p_state, m = train.parallel_step(p_step, p_state, devices, *batch)
-    train.check_finite(m, step + 1)
+    p_state, m = step_lib.parallel_step(p_step, p_state, devices, *batch)
+    step_lib.check_finite(m, step + 1)
     done = step + 1
     if done % cfg.log_every == 0 or done == steps:
       history.append({'phase': phase, 'step': done, 'time_s': time.perf_counter() - t_start,
                       **{f'train_{k}': v for k, v in m.items()}})
       if distributed.is_primary():
-        train.log_line(workdir / 'metrics.jsonl', history[-1])
+        step_lib.log_line(workdir / 'metrics.jsonl', history[-1])
       bar.set_postfix(loss=f'{m["loss"]:.1f}', bpp=f'{m["bpp"]:.3f}', psnr=f'{m["psnr"]:.2f}')
     if done in keep:
-      save_candidate(workdir, done, train.host_state(p_state).params)
+      save_candidate(workdir, done, step_lib.host_state(p_state).params)
     if done % cfg.checkpoint_every == 0 or done == steps:
-      checkpoint.save(mgr, done, train.host_state(p_state))
+      checkpoint.save(mgr, done, step_lib.host_state(p_state))
   mgr.wait_until_finished()
-  final = train.host_state(p_state).params
+  final = step_lib.host_state(p_state).params
   return final, history, load_candidates(workdir, final, keep)
 
 

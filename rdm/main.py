@@ -1,4 +1,7 @@
 """rdm entry point: python -m rdm.main --config=configs/xiph_beta.py --workdir=DIR."""
+import logging as std_logging
+import pathlib
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -19,6 +22,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   config = FLAGS.config
+  # The terminal keeps the progress bars, the result table and the paths written; library
+  # logs (orbax, absl, jax) go to <workdir>/rdm.INFO etc.
+  pathlib.Path(FLAGS.workdir).mkdir(parents=True, exist_ok=True)
+  logging.get_absl_handler().use_absl_log_file('rdm', FLAGS.workdir)
+  std_logging.getLogger('jax').setLevel(std_logging.WARNING)  # backend probing, to stderr
   if FLAGS.coordinator_address:
     from rdm import distributed
     distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)

@@ -19,8 +19,3 @@ def bits_per_pixel(bits, num_pixels: int):
 def rgb_mse(a: np.ndarray, b: np.ndarray) -> float:
   """MSE of two uint8 RGB images (what every codec in rdm's reports is scored on)."""
   return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-
-
-def to_uint8(x) -> np.ndarray:
-  """Round and clip a 0–255 float reconstruction to 8-bit RGB."""
-  return np.clip(np.round(np.asarray(x, np.float64)), 0, 255).astype(np.uint8)

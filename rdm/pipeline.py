@@ -8,6 +8,7 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -65,6 +66,18 @@ def encode_video(config, frames: np.ndarray, workdir: pathlib.Path,
     if best is None or summaries[-1]['loss'] < best[1]['loss']:
       best = encoded, summaries[-1]
   return VideoResult(best[0], best[1], summaries, adapted.history)
+
+
+def encode_and_check(config, frames: np.ndarray, workdir: pathlib.Path,
+                     theta_d: zoo.GlobalModel, encoder_workdir: pathlib.Path | None = None) -> dict:
+  """encode_video, then decode the stream and compare: the record of one sweep point."""
+  start = time.time()
+  result = encode_video(config, frames, workdir, theta_d, encoder_workdir)
+  seconds = time.time() - start
+  if not np.array_equal(stream.decode(result.encoded.data), result.encoded.x_hat):
+    raise RuntimeError('decoded frames differ from the encoder\'s reconstruction')
+  return {**result.summary, 'seconds': seconds, 'candidates': result.candidates,
+          'history': result.history[-1:]}
 
 
 def decode_in_fresh_process(path: pathlib.Path) -> np.ndarray:

@@ -16,11 +16,27 @@ import struct
 
 import numpy as np
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # TensorFlow's CUDA probing is noise here
-import tensorflow as tf  # noqa: E402
-import tensorflow_compression_ops as tfc_ops  # noqa: E402
+from rdm.entropy_tables import CodingError, CodingTable, escape_symbols
 
-from rdm.entropy_tables import CodingError, CodingTable, escape_symbols  # noqa: E402
+
+def _import_tensorflow_quietly():
+  """TensorFlow 2.17 registers its CUDA plugins at import and reports each as an error on the
+  process's stderr, before TF_CPP_MIN_LOG_LEVEL is read: noise on a CPU machine that would
+  drown the main job's output. stderr is closed for the import only."""
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, 2)
+  try:
+    import tensorflow
+    import tensorflow_compression_ops
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
+  return tensorflow, tensorflow_compression_ops
+
+
+tf, tfc_ops = _import_tensorflow_quietly()
 
 
 def _zigzag_varints(values: np.ndarray) -> bytes:

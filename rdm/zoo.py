@@ -43,7 +43,9 @@ def available() -> list[str]:
 def manifest(name: str) -> dict:
   path = MODELS_DIR / name / 'manifest.json'
   if not path.is_file():
-    raise ModelError(f'no shipped global model {name!r}; available: {", ".join(available())}')
+    raise ModelError(f'no shipped global model {name!r} in {MODELS_DIR} (available: '
+                     f'{", ".join(available()) or "none"}); point RDM_MODELS at the models/ '
+                     'folder of an rdm checkout')
   return json.loads(path.read_text())
 
 
@@ -88,6 +90,17 @@ def load_global_model(name: str) -> GlobalModel:
   if not all(np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(params)):
     raise ModelError(f'{name}: parameters contain NaN or Inf')
   return GlobalModel(arch, params, m)
+
+
+def ladder_model(beta: float, default: str) -> str:
+  """The shipped model trained at β (msh-n64-beta<β>), else default."""
+  name = f'msh-n64-beta{beta:g}'
+  return name if name in available() else default
+
+
+def model_key(name: str) -> str:
+  """name@hash: results keyed by it make a retrained model of the same name a new point."""
+  return f'{name}@{manifest(name)["sha256"][:12]}'
 
 
 def find_by_hash(digest: str) -> str:

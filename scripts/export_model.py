@@ -10,18 +10,15 @@ model id in bitstreams), and RD from real bytes on the held-out photos and on th
 import argparse
 import json
 import pathlib
-import sys
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-
-import numpy as np  # noqa: E402
-
-from rdm import data, job, model, stream, train, zoo  # noqa: E402
 
 
-def measure(name: str, frames: np.ndarray) -> dict:
-  encoded = stream.encode_frames(name, frames)
-  r = job.summarize(frames, encoded, encoded.x_hat)
+import numpy as np
+
+from rdm import data, model, pipeline, stream, train, zoo
+
+
+def measure(theta_d: zoo.GlobalModel, frames: np.ndarray) -> dict:
+  r = pipeline.summarize(frames, stream.encode_frames(theta_d, frames), 0.0)
   return {k: r[k] for k in ('bpp_total', 'bpp_latent', 'psnr', 'estimated_bpp_latent')}
 
 
@@ -63,11 +60,12 @@ def main():
       'parameters': model.parameter_count(params),
   }
   zoo.save_global_model(args.name, params, info)
-  photos = data.load_photo_folder(config['train']['eval_photos'], config['train']['short_side'],
-                                  64)
-  rd = {'heldout_photos': measure(args.name, train.center_crops(photos, 512).astype(np.uint8))}
+  side = config['train'].get('eval_side', config['train']['short_side'])
+  photos = data.load_photo_folder(config['train']['eval_photos'], side, 64)
+  theta_d = zoo.load_global_model(args.name)
+  rd = {'heldout_photos': measure(theta_d, train.center_crops(photos, 512).astype(np.uint8))}
   for clip in data.BUNDLED_CLIPS:
-    rd[pathlib.Path(clip).stem] = measure(args.name, data.read_iframes(clip))
+    rd[pathlib.Path(clip).stem] = measure(theta_d, data.read_iframes(clip))
   info['rd_real_bytes'] = rd
   m = zoo.save_global_model(args.name, params, info)
   print(json.dumps({k: m[k] for k in ('name', 'sha256', 'steps', 'rd_real_bytes')}, indent=1))

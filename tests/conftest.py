@@ -65,7 +65,8 @@ def tiny_train_args(workdir, photos, steps, extra=()):
   return ['-m', 'rdm.main', '--config=configs/global.py', f'--workdir={workdir}',
           '--config.model.N=8', '--config.model.M=8', f'--config.train.steps={steps}',
           f'--config.train.photos={photos}/train', f'--config.train.eval_photos={photos}/eval',
-          '--config.train.short_side=128', '--config.train.crop=64',
+          '--config.train.short_side=128', '--config.train.eval_side=128',
+          '--config.train.crop=64',
           '--config.train.batch_size=2', '--config.train.log_every=1',
           '--config.train.checkpoint_every=5', '--config.train.eval_every=0',
           '--config.train.warmup_steps=2', '--config.train.lr=1e-3', *extra]

@@ -2,29 +2,28 @@
 import functools
 import sys
 
-import flax
 import jax
 import numpy as np
 import optax
 
-from rdm import model, train
+from rdm import model, steps, train
 
 assert jax.local_device_count() == 2, jax.devices()
 arch = model.Architecture(8, 8)
 tx = optax.adam(1e-3)
 loss_fn = functools.partial(train.rd_loss_fn, arch=arch, beta=100.0, rate_mode='noise',
                             decoder_mode='ste')
-state = train.create_train_state(model.init_params(arch, jax.random.PRNGKey(0)), tx)
+state = steps.create_train_state(model.init_params(arch, jax.random.PRNGKey(0)), tx)
 x = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype(np.float32)
-keys = np.asarray(train.example_keys(0, 0, 4))
+keys = np.asarray(steps.example_keys(0, 0, 4))
 
-jit_step = jax.jit(functools.partial(train.train_step, loss_fn=loss_fn, tx=tx))
+jit_step = jax.jit(functools.partial(steps.train_step, loss_fn=loss_fn, tx=tx))
 jit_state, jit_metrics = jit_step(state, x, keys)
 
-p_step = train.make_parallel_step(loss_fn, tx)
-p_state, p_metrics = p_step(train.replicate(state), train.shard(x, 2),
-                            train.shard(keys, 2))
-p_state = train.host_state(p_state)
+p_step = steps.make_parallel_step(loss_fn, tx)
+p_state, p_metrics = p_step(steps.replicate(state), steps.shard(x, 2),
+                            steps.shard(keys, 2))
+p_state = steps.host_state(p_state)
 
 for a, b in zip(jax.tree_util.tree_leaves(jit_state.params),
                 jax.tree_util.tree_leaves(p_state.params)):

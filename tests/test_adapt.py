@@ -279,6 +279,7 @@ def test_an_update_for_another_global_model_is_refused(use_tiny_models, bikes_fr
 
 @pytest.mark.parametrize('t,alpha,sigma_slab', [(1e-30, 1000.0, 0.05), (0.005, 1000.0, 3e38),
                                                 (float('nan'), 1.0, 0.05)])
+@pytest.mark.timeout(60)
 def test_an_update_section_with_impossible_prior_fails_fast(tiny_arch, t, alpha, sigma_slab):
   """Found by the fuzzer: a tiny t made the receiver build a table of 10^29 bins."""
   import struct

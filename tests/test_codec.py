@@ -11,7 +11,7 @@ from rdm import coding, container, data, stream, zoo
 
 
 def encode_tiny(frames, name='tiny-a'):
-  return stream.encode_frames(name, frames)
+  return stream.encode_frames(zoo.load_global_model(name), frames)
 
 
 def test_fresh_process_decode_reproduces_the_encoders_reconstruction(
@@ -68,6 +68,7 @@ def corruptions(data):
   yield 'random with magic', container.MAGIC + rng.integers(0, 256, 500, dtype=np.uint8).tobytes()
 
 
+@pytest.mark.timeout(120)
 def test_corrupt_streams_raise_format_error_quickly(valid_stream):
   for name, bad in corruptions(valid_stream):
     start = time.time()
@@ -112,7 +113,7 @@ def test_cli_exits_2_with_a_message_on_a_bad_file(tmp_path):
 @pytest.mark.skipif(not zoo.available(), reason='no shipped model in models/')
 def test_real_latent_bits_are_within_one_percent_of_the_estimate_on_a_real_frame(bikes_frames):
   name = zoo.available()[0]
-  encoded = stream.encode_frames(name, bikes_frames[:1])
+  encoded = stream.encode_frames(zoo.load_global_model(name), bikes_frames[:1])
   real = 8 * (encoded.sizes['y'] + encoded.sizes['z'])
   estimate = encoded.estimated_bits['y'] + encoded.estimated_bits['z']
   print(f'{name}: real/estimated latent bits = {real / estimate:.4f}')
@@ -131,7 +132,24 @@ def test_cli_compress_then_decompress_images(use_tiny_models, bikes_frames, tmp_
   assert 'bpp' in result.stdout and 'PSNR' in result.stdout
   result = run_python(['-m', 'rdm.codec', 'decompress', str(out), '-o', str(tmp_path / 'd')])
   assert result.returncode == 0, result.stderr[-2000:]
-  assert len(list((tmp_path / 'd').glob('*.png'))) == len(pngs)
+  in_process = stream.decode(out.read_bytes())
+  assert in_process.shape == (len(pngs), 100, 120, 3)
+  decoded = np.stack([data.load_image(tmp_path / 'd' / f'frame_{i:04d}.png')
+                      for i in range(len(pngs))])
+  np.testing.assert_array_equal(decoded, in_process)
+  # The same through the `rdm` console script, to one .npy array.
+  result = run_python(['-m', 'rdm.cli', 'decompress', str(out), '-o', str(tmp_path / 'd.npy')])
+  assert result.returncode == 0, result.stderr[-2000:]
+  np.testing.assert_array_equal(np.load(tmp_path / 'd.npy'), in_process)
+
+
+def test_the_rdm_command_explains_itself_and_refuses_unknown_commands():
+  result = run_python(['-m', 'rdm.cli', '--help'])
+  assert result.returncode == 0
+  for command in ('compress', 'decompress', 'info', 'adapt', 'train'):
+    assert f'rdm {command}' in result.stdout
+  result = run_python(['-m', 'rdm.cli', 'bogus'])
+  assert result.returncode == 64 and 'rdm compress' in result.stderr
 
 
 def test_the_same_input_and_config_give_byte_identical_streams_across_processes(
@@ -145,8 +163,8 @@ def test_the_same_input_and_config_give_byte_identical_streams_across_processes(
                          'tiny-a', '--adapt', 'full', '--steps', '2'])
     assert result.returncode == 0, result.stderr[-2000:]
     outputs.append(out.read_bytes())
-  assert outputs[0] == outputs[1]
-  assert container.read(outputs[0]).update  # the adapted model's update is in the stream
+  # (δ̂ ≠ 0 in a byte-identical stream: tests/test_adapt.py, on one and on two devices)
+  assert outputs[0] == outputs[1] and container.read(outputs[0]).frames
 
 
 def test_frames_of_one_padded_size_share_compiled_functions(use_tiny_models, bikes_frames):

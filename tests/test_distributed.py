@@ -46,7 +46,10 @@ def test_two_processes_reach_the_loss_and_parameters_of_one_process(tmp_path, ph
   assert single.returncode == 0, single.stderr[-3000:]
   for code, stderr in run_processes(2, tiny_train_args(two, photo_dirs, steps)):
     assert code == 0, stderr[-3000:]
-    assert 'of 2, devices' in stderr  # each really joined a 2-process job
+  # Each process logs to its own file in the workdir: both really joined a 2-process job.
+  joined = sorted(log.read_text().split(' of 2, devices')[0].split('process ')[-1]
+                  for log in two.glob('rdm.*.log.INFO.*') if ' of 2, devices' in log.read_text())
+  assert joined == ['0', '1']
   np.testing.assert_allclose(train_losses(two), train_losses(one), rtol=1e-5)
   arch = model.Architecture(8, 8)
   for a, b in zip(jax.tree_util.tree_leaves(zoo.load_params(str(one), arch)),
@@ -64,7 +67,8 @@ def test_a_bad_process_id_is_rejected(tmp_path, photo_dirs):
 def test_the_adaptation_job_writes_the_same_rdm_from_two_processes(use_tiny_models, tmp_path):
   args = ['-m', 'rdm.main', '--config=configs/xiph_beta.py', '--config.model.N=8',
           '--config.model.M=8', '--config.global_model=tiny-a', '--config.data.video=carphone',
-          '--config.data.max_frames=2', '--config.adapt.steps=6', '--config.adapt.batch_size=3',
+          '--config.data.max_frames=2', '--config.adapt.steps=3', '--config.adapt.joint_steps=6',
+          '--config.adapt.batch_size=3',
           '--config.adapt.crop=64', '--config.adapt.lr=3e-3', '--config.adapt.delta_lr=3e-2',
           '--config.adapt.t=0.01', '--config.adapt.warmup_steps=0']
   single = run_python([*args, f'--workdir={tmp_path / "one"}'])

@@ -2,7 +2,7 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from rdm import container, entropy_tables, range_coding
+from rdm import container, entropy_tables
 
 pmfs = st.lists(st.floats(0, 1e6, allow_nan=False), min_size=1, max_size=300)
 

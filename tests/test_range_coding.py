@@ -65,6 +65,7 @@ def test_mismatched_lengths_and_indexes_are_refused():
 
 @pytest.mark.parametrize('stream', [b'\xff\xff', b'\x00\x00\x00\x00\xff\xff',
                                     b'\x00\x00\x00\x00' + b'\xff' * 64, b'\x05\x00\x00\x00\x80'])
+@pytest.mark.timeout(30)
 def test_garbage_streams_decode_or_fail_within_a_second(stream):
   """The ops' overflow mode hung on b'\\xff\\xff' (fuzzer finding); rdm's escape block cannot."""
   import time

@@ -52,8 +52,9 @@ def test_killed_run_resumes_from_its_checkpoint_and_ends_where_an_uninterrupted_
   proc.wait()
   resumed = run_python(tiny_train_args(killed, photo_dirs, steps))
   assert resumed.returncode == 0, resumed.stderr[-3000:]
-  assert 'resumed from step' in resumed.stderr
-  resumed_from = int(resumed.stderr.split('resumed from step')[1].split()[0])
+  log = (killed / 'rdm.INFO').read_text()  # the resumed run's log (the link follows the newest)
+  assert 'resumed from step' in log
+  resumed_from = int(log.split('resumed from step')[1].split()[0])
   assert 10 <= resumed_from < steps
   assert run_python(tiny_train_args(clean, photo_dirs, steps)).returncode == 0
   for a, b in zip(jax.tree_util.tree_leaves(final_params(killed)),
@@ -84,7 +85,7 @@ def test_stray_arguments_are_rejected(tmp_path):
 
 
 def test_a_non_finite_loss_stops_training_naming_the_step():
-  from rdm import train
+  from rdm import steps
   with pytest.raises(FloatingPointError, match='non-finite loss at step 17'):
-    train.check_finite({'loss': float('nan'), 'bpp': 0.5}, 17)
-  train.check_finite({'loss': 1.0, 'bpp': 0.5}, 18)  # finite values pass
+    steps.check_finite({'loss': float('nan'), 'bpp': 0.5}, 17)
+  steps.check_finite({'loss': 1.0, 'bpp': 0.5}, 18)  # finite values pass
