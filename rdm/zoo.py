@@ -112,9 +112,22 @@ def find_by_hash(digest: str) -> str:
                    'another θ_D')
 
 
+def read_params_file(path: pathlib.Path, arch: model.Architecture) -> Any:
+  """θ from a flax msgpack file of any float dtype (a device run returns bfloat16), as float32."""
+  template = model.init_params(arch, jax.random.PRNGKey(0))
+  try:
+    stored = flax.serialization.msgpack_restore(path.read_bytes())
+    params = flax.serialization.from_state_dict(template, stored)
+  except Exception as e:  # msgpack raises several unrelated types on corrupt input
+    raise ModelError(f'{path} is not a parameter file of {arch} ({e})') from e
+  return jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), params)
+
+
 def load_params(source: str, arch: model.Architecture) -> Any:
-  """θ from a shipped model name or from a training workdir's latest checkpoint."""
+  """θ from a shipped model name, a training workdir's latest checkpoint or a .msgpack file."""
   path = pathlib.Path(source)
+  if path.suffix == '.msgpack' and path.is_file():
+    return read_params_file(path, arch)
   if (path / 'checkpoints').is_dir():
     from rdm import checkpoint  # a training workdir: its latest TrainState's params
     mgr = checkpoint.manager(path / 'checkpoints')

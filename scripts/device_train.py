@@ -1,0 +1,176 @@
+"""θ_D on a lent accelerator, in one command that ends inside the device's 10-minute limit.
+
+From the repository root, on the device (Python 3.12, jax 0.11.x, flax, optax, orbax, no
+TensorFlow; ml_collections and tqdm travel as wheels in scripts/wheels), carrying data/pack
+(scripts/pack_photos.py) and, to resume, the folder an earlier run returned:
+
+    PYTHONPATH=.:scripts/wheels/ml_collections-1.1.0-py3-none-any.whl:scripts/wheels/tqdm-4.70.1-py3-none-any.whl \
+      python3 scripts/device_train.py --out "$OUT" [--resume runs/device/last]
+
+It prints the devices and versions, measures steps/s of global training and of full-model
+finetuning at the config's scale, sizes one cosine schedule to the time left (fresh Adam with a
+warm-up when resuming: moments do not travel), trains, evaluates on the held-out photos and
+writes to --out at most 4 files, each under the 16 MiB a device run returns:
+  params_bf16.msgpack  θ in bfloat16 (paper scale: ~14 MB; float32 would not come back whole,
+                       nor go out again beside the repository's 64 MiB)
+  state.json           steps (this sitting, in all), speeds, peak memory, eval, versions
+  metrics.jsonl        every sitting's training and eval lines
+  report.txt           what was printed
+--set overrides config fields (the CPU dry run in tests/test_device_train.py shrinks the model).
+"""
+import argparse
+import contextlib
+import importlib
+import io
+import json
+import pathlib
+import resource
+import sys
+import tempfile
+import time
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from configs import base
+from rdm import data, finetune, model, model_update, steps, train, zoo
+
+RESERVE_S = 60  # evaluation, export and the unknown: what the schedule leaves unused
+RESERVE_SHARE = 0.2  # of a short budget (the CPU dry run)
+
+
+def load_config(name: str, photos: pathlib.Path, overrides: dict):
+  """configs/<name>.py with the packed photos and the overrides."""
+  c = importlib.import_module(f'configs.{name}').get_config()
+  return base.override(c, {'train.photos': str(photos / 'train'),
+                           'train.eval_photos': str(photos / 'eval'), **overrides})
+
+
+def peak_memory_mb() -> float:
+  """Peak accelerator memory in use, or the process's peak RSS where the device has no stats."""
+  stats = jax.local_devices()[0].memory_stats() or {}
+  if 'peak_bytes_in_use' in stats:
+    return stats['peak_bytes_in_use'] / 2 ** 20
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rate_between(lines: list) -> float:
+  """steps/s between the first and the last metric line (the first absorbs compilation)."""
+  first, last = lines[0], lines[-1]
+  return (last['step'] - first['step']) / (last['wall_s'] - first['wall_s'])
+
+
+def global_speed(config, workdir: pathlib.Path, probe_steps: int) -> float:
+  """steps/s of the global-training step at the config's scale."""
+  with config.unlocked():
+    config.train.update(steps=probe_steps, log_every=max(1, probe_steps // 4),
+                        checkpoint_every=10 ** 9, eval_every=0)
+  train.train_and_evaluate(config, str(workdir))
+  lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  return rate_between([l for l in lines if 'train_loss' in l])
+
+
+def finetune_speed(config, params, photos: pathlib.Path, probe_steps: int) -> float:
+  """steps/s of full-model finetuning (the joint phase) at the config's scale, on 4 frames cut
+  from a held-out photo (no video decoder on the device)."""
+  arch = model.Architecture(config.model.N, config.model.M)
+  image = data.load_image(data.list_images(photos / 'eval')[0])
+  h, w = min(image.shape[0], 272), min(image.shape[1], 640)
+  frames = np.stack([np.roll(image, 16 * i, axis=1)[:h, :w] for i in range(4)])
+  with config.unlocked():
+    config.adapt.update(log_every=max(1, probe_steps // 4), checkpoint_every=10 ** 9)
+  initial = {'encoder': {g: params[g] for g in model.SENDER_GROUPS},
+             'delta': model_update.init_delta(params, config.adapt.groups)}
+  with tempfile.TemporaryDirectory() as workdir:
+    _, history, _ = finetune.finetune_phase(config, 'joint', arch, params, frames,
+                                            pathlib.Path(workdir), initial, probe_steps)
+  first, last = history[0], history[-1]
+  return (last['step'] - first['step']) / (last['time_s'] - first['time_s'])
+
+
+def export(out: pathlib.Path, params, state: dict, metrics: list, report: str) -> None:
+  out.mkdir(parents=True, exist_ok=True)
+  bf16 = jax.tree_util.tree_map(lambda x: np.asarray(x, jnp.bfloat16), params)
+  (out / 'params_bf16.msgpack').write_bytes(flax.serialization.to_bytes(bf16))
+  data.write_json(out / 'state.json', state)
+  (out / 'metrics.jsonl').write_text(''.join(json.dumps(m) + '\n' for m in metrics))
+  (out / 'report.txt').write_text(report)
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  p.add_argument('--out', required=True, type=pathlib.Path)
+  p.add_argument('--resume', type=pathlib.Path, help='a folder an earlier run returned')
+  p.add_argument('--config', default='global_paper', help='a module of configs/')
+  p.add_argument('--photos', type=pathlib.Path, default=pathlib.Path('data/pack'))
+  p.add_argument('--budget_s', type=float, default=540.0, help='wall time this command may use')
+  p.add_argument('--probe_steps', type=int, default=40)
+  p.add_argument('--set', nargs='*', default=[], help='config overrides, e.g. train.lr=1e-4')
+  args = p.parse_args()
+  start = time.time()
+  log = io.StringIO()
+
+  def say(text: str) -> None:
+    print(text, flush=True)
+    log.write(text + '\n')
+
+  overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
+  config = load_config(args.config, args.photos, overrides)
+  arch = model.Architecture(config.model.N, config.model.M)
+  previous = (json.loads((args.resume / 'state.json').read_text()) if args.resume else
+              {'steps_total': 0, 'sittings': 0})
+  say(f'devices: {jax.devices()}; jax {jax.__version__}, flax {flax.__version__}, '
+      f'python {sys.version.split()[0]}')
+  with tempfile.TemporaryDirectory() as tmp:
+    tmp = pathlib.Path(tmp)
+    init = ''
+    if args.resume:
+      init = str(args.resume / 'params_bf16.msgpack')
+      with config.unlocked():
+        config.train.init_from = init
+    params = zoo.load_params(init, arch) if init else model.init_params(
+        arch, jax.random.PRNGKey(config.seed))
+    say(f'model N={arch.N} M={arch.M}: {model.parameter_count(params):,} parameters; ' +
+        (f'resuming after {previous["steps_total"]} steps' if init else 'from scratch'))
+    with contextlib.redirect_stderr(io.StringIO()):
+      speed = global_speed(config.copy_and_resolve_references(), tmp / 'probe', args.probe_steps)
+    say(f'global training: {speed:.2f} steps/s (batch {config.train.batch_size} × '
+        f'{config.train.crop}²)')
+    with contextlib.redirect_stderr(io.StringIO()):
+      adapt_speed = finetune_speed(config.copy_and_resolve_references(), params, args.photos,
+                                   max(4, args.probe_steps // 4))
+    say(f'full-model finetuning: {adapt_speed:.2f} steps/s (batch {config.adapt.batch_size} '
+        'whole 640×272 frames)')
+    left = args.budget_s - (time.time() - start) - min(RESERVE_S, RESERVE_SHARE * args.budget_s)
+    fit = int(speed * left * 0.9)  # compilation of the real run comes out of the same budget
+    if fit < 2 * config.train.warmup_steps:
+      raise SystemExit(f'only {fit} steps fit in the {left:.0f} s left: raise --budget_s')
+    with config.unlocked():
+      config.train.update(steps=fit, checkpoint_every=10 ** 9, eval_every=0,
+                          log_every=max(1, fit // 40))
+    say(f'training {fit} steps (cosine over them; {left:.0f} s left for it)')
+    workdir = tmp / 'run'
+    ev = train.train_and_evaluate(config, str(workdir))
+    params = zoo.load_params(str(workdir), arch)
+    lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  done = lines[-1]['step'] if lines else 0
+  old = ((args.resume / 'metrics.jsonl').read_text().splitlines() if args.resume else [])
+  offset = previous['steps_total']
+  metrics = [json.loads(l) for l in old] + [{**l, 'step': l['step'] + offset,
+                                             'sitting': previous['sittings'] + 1} for l in lines]
+  state = {'steps_this_sitting': done, 'steps_total': offset + done,
+           'sittings': previous['sittings'] + 1, 'config': json.loads(config.to_json()),
+           'global_steps_per_s': speed, 'finetune_steps_per_s': adapt_speed,
+           'peak_memory_mb': peak_memory_mb(), 'eval': ev, 'devices': str(jax.devices()),
+           'jax': jax.__version__, 'flax': flax.__version__, 'wall_s': time.time() - start}
+  say(f'held-out photos (estimated bits): {ev["bpp"]:.4f} bpp, {ev["psnr"]:.2f} dB after '
+      f'{offset + done} steps in all; peak memory {state["peak_memory_mb"]:.0f} MB; '
+      f'{time.time() - start:.0f} s')
+  export(args.out, params, state, metrics, log.getvalue())
+  say(f'wrote {", ".join(sorted(p.name for p in args.out.iterdir()))} to {args.out}')
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,42 @@
+"""Pack the training photos for a device run: data/photos/{train,eval} → data/pack/{train,eval}.
+
+    python scripts/pack_photos.py [--photos data/photos] [--out data/pack] [--short_side 768]
+
+A device run receives the working tree plus the ignored paths it is told to carry, 64 MiB in
+all, of which the tracked files take ~36 MB (shared/GPU-NOTES.md). The originals are ~100 MB;
+here each photo is downscaled to at most `short_side` on its short side (still well above the
+256² crops, so random-scale crops keep their range) and stored as JPEG quality 92: ~9 MB (37 photos).
+Carry `data/pack` and point train.photos / train.eval_photos at it.
+"""
+import argparse
+import pathlib
+
+from PIL import Image
+
+from rdm import data
+
+
+def pack(photos: pathlib.Path, out: pathlib.Path, short_side: int) -> int:
+  total = 0
+  for split in ('train', 'eval'):
+    (out / split).mkdir(parents=True, exist_ok=True)
+    for path in data.list_images(photos / split):
+      image = data.downscale_short_side(data.load_image(path), short_side)
+      target = out / split / f'{path.stem}.jpg'
+      Image.fromarray(image).save(target, format='JPEG', quality=92, subsampling=0)
+      total += target.stat().st_size
+  return total
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  p.add_argument('--photos', type=pathlib.Path, default=pathlib.Path('data/photos'))
+  p.add_argument('--out', type=pathlib.Path, default=pathlib.Path('data/pack'))
+  p.add_argument('--short_side', type=int, default=768)
+  args = p.parse_args()
+  size = pack(args.photos, args.out, args.short_side)
+  print(f'{args.out}: {size / 1e6:.1f} MB')
+
+
+if __name__ == '__main__':
+  main()

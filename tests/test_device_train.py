@@ -1,0 +1,41 @@
+"""The CPU dry run of the device training script: the exact command a lent accelerator runs,
+shrunk by --set, from scratch and then resumed from what the first run returned."""
+import json
+
+import numpy as np
+import jax
+
+from conftest import ROOT, TINY, run_python
+from rdm import zoo
+
+SHRINK = ['--probe_steps', '4', '--set', 'model.N=8', 'model.M=8', 'train.batch_size=2',
+          'train.crop=64', 'train.warmup_steps=5', 'train.eval_side=128', 'adapt.batch_size=1']
+DEVICE_RETURN_LIMIT = 16 * 2 ** 20  # bytes per file a device run sends back (8 files at most)
+
+
+def device_run(out, photos, budget_s, resume=None):
+  args = ['scripts/device_train.py', '--out', str(out), '--photos', str(photos),
+          '--budget_s', str(budget_s), *(['--resume', str(resume)] if resume else []), *SHRINK]
+  result = run_python(args, env={'PYTHONPATH': str(ROOT)}, timeout=3 * budget_s)
+  assert result.returncode == 0, result.stderr[-3000:]
+  state = json.loads((out / 'state.json').read_text())
+  assert state['wall_s'] <= budget_s  # ends inside the time it was given
+  files = sorted(p.name for p in out.iterdir())
+  assert files == ['metrics.jsonl', 'params_bf16.msgpack', 'report.txt', 'state.json']
+  assert all((out / f).stat().st_size < DEVICE_RETURN_LIMIT for f in files)
+  assert 'devices:' in result.stdout and 'steps/s' in result.stdout
+  return state
+
+
+def test_device_training_runs_resumes_and_returns_what_fits(tmp_path, photo_dirs):
+  first = device_run(tmp_path / 'first', photo_dirs, 150)
+  assert first['steps_total'] == first['steps_this_sitting'] > 0 and first['sittings'] == 1
+  assert first['global_steps_per_s'] > 0 and first['finetune_steps_per_s'] > 0
+  params = zoo.load_params(str(tmp_path / 'first' / 'params_bf16.msgpack'), TINY)
+  assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(params))
+  second = device_run(tmp_path / 'second', photo_dirs, 150, resume=tmp_path / 'first')
+  assert second['sittings'] == 2
+  assert second['steps_total'] == first['steps_total'] + second['steps_this_sitting']
+  steps = [json.loads(l)['step'] for l in
+           (tmp_path / 'second' / 'metrics.jsonl').read_text().splitlines()]
+  assert steps == sorted(steps) and steps[-1] == second['steps_total']
