@@ -24,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 import numpy as np
 from PIL import Image
 
-from rdm import data, stream
+from rdm import data
 
 HERE = pathlib.Path(__file__).resolve().parent
 MODES = ('full', 'encoder', 'latents')
@@ -57,14 +57,13 @@ def main_job_seconds(workdir: pathlib.Path) -> dict:
 
 
 def update_efficiency(res: dict) -> dict:
-  """Real / estimated bits of δ̂ (the range-coded payload: the section less its head of t, α,
-  σ_slab and the group patterns) and of the latents, from a main-job results JSON."""
-  row = res['rows']['full (adapted)']
-  pixels = res['frames'] * res['height'] * res['width']
-  head_bits = 8 * (stream.UPDATE_HEAD.size + len(res['config']['adapt']['groups'].encode()))
+  """Real / estimated bits of the update section (the estimate is what finetuning's loss
+  charges: model_update.ModelUpdate.ideal_bits, head and flags included) and of the latents,
+  from a main-job results JSON (the row of the stream written)."""
+  row = next(r for name, r in res['rows'].items() if name.startswith('full ('))
+  ratio = row['bpp_model'] / row['estimated_bpp_model'] if row['estimated_bpp_model'] else 1.0
   return {'bpp_model': row['bpp_model'], 'estimated_bpp_model': row['estimated_bpp_model'],
-          'update_real_over_estimated': (row['bpp_model'] * pixels - head_bits) / (
-              row['estimated_bpp_model'] * pixels),
+          'update_real_over_estimated': ratio,
           'latent_real_over_estimated': row['bpp_latent'] / row['estimated_bpp_latent']}
 
 

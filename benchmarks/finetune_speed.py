@@ -3,9 +3,10 @@ process, so the peak resident memory is that mode's alone).
 
     python benchmarks/finetune_speed.py --mode full --steps 40 --out full.json
 
-bikes I-frames, msh-n64-beta128, the main job's settings (256² crops, batch 1; latents mode
-optimises whole frames, 3 of them). Steps per second from the metric lines after the first (compiling)
-one; pixels per second = steps/s × pixels per step; peak RSS from getrusage.
+bikes I-frames, msh-n64-beta128, the main job's settings (whole frames, batch 2; full mode: the
+joint phase; latents mode optimises whole frames, 3 of them). Steps per second from the metric
+lines after the first (compiling) one; pixels per second = steps/s × pixels per step; peak RSS
+from getrusage.
 """
 import argparse
 import json
@@ -18,13 +19,11 @@ from configs import base
 from rdm import data, finetune, zoo
 
 
-def steps_per_second(history: list, steps_key: str) -> float:
+def steps_per_second(history: list, per_frame: bool) -> float:
   """Throughput between the first and last metric line (the first absorbs compilation)."""
   first, last = history[0], history[-1]
-  if steps_key == 'step':
-    steps = last['step'] - first['step']
-  else:  # latents: one line per frame, each of `steps` steps
-    steps = last['steps'] * (len(history) - 1)
+  # latents: one line per frame, each of `step` steps
+  steps = last['step'] * (len(history) - 1) if per_frame else last['step'] - first['step']
   return steps / (last['time_s'] - first['time_s'])
 
 
@@ -43,18 +42,21 @@ def main():
     frames = frames[:3]  # per-frame optimisation: a few frames give its speed
   # latents: steps per frame = steps·batch/frames, so this gives `args.steps` steps per frame.
   config.adapt.steps = args.steps * (len(frames) if args.mode == 'latents' else 1)
+  config.adapt.joint_steps = args.steps
   config.adapt.log_every = 5
   theta_d = zoo.load_global_model(config.global_model)
   arch, params = theta_d.arch, theta_d.params
   with tempfile.TemporaryDirectory() as workdir:
     adapted = finetune.adapt(config, arch, params, frames, pathlib.Path(workdir))
+  phase = {'latents': 'latents', 'encoder': 'encoder', 'full': 'joint'}[args.mode]
+  history = [h for h in adapted.history if h['phase'] == phase]
+  rate = steps_per_second(history, per_frame=args.mode == 'latents')
   if args.mode == 'latents':
-    rate = steps_per_second(adapted.history, 'steps')
     pixels = frames.shape[1] * frames.shape[2]
+  elif config.adapt.crop:
+    pixels = config.adapt.batch_size * min(config.adapt.crop, *frames.shape[1:3]) ** 2
   else:
-    rate = steps_per_second(adapted.history, 'step')
-    side = min(config.adapt.crop, *frames.shape[1:3])
-    pixels = config.adapt.batch_size * side * side
+    pixels = config.adapt.batch_size * frames.shape[1] * frames.shape[2]
   result = {'mode': args.mode, 'steps_per_s': rate, 'pixels_per_step': pixels,
             'mpix_per_s': rate * pixels / 1e6,
             'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

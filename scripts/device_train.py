@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import base
-from rdm import data, finetune, model, model_update, steps, train, zoo
+from rdm import data, finetune, model, model_update, train, zoo
 
 RESERVE_S = 60  # evaluation, export and the unknown: what the schedule leaves unused
 RESERVE_SHARE = 0.2  # of a short budget (the CPU dry run)
