@@ -25,11 +25,18 @@ from rdm import baselines, data  # noqa: E402
 
 
 def curves(path: pathlib.Path) -> dict:
-  """{label: sorted [(bpp, psnr)]} with label = mode (+ tag)."""
+  """{label: sorted [(bpp, psnr)]} with label = mode (+ tag). Without sweep points of mode
+  none, θ_D's own stream (the candidate encoder@0 every finetuning run codes) gives them."""
   out = collections.defaultdict(list)
+  unadapted = {}
   for line in path.read_text().splitlines():
     r = json.loads(line)
     out[r['mode'] + (f'-{r["tag"]}' if r.get('tag') else '')].append((r['bpp_total'], r['psnr']))
+    for c in r.get('candidates', []):
+      if c['label'] == 'encoder@0':
+        unadapted[r['beta']] = (c['bpp_total'], c['psnr'])
+  if 'none' not in out and unadapted:
+    out['none'] = list(unadapted.values())
   return {k: sorted(v) for k, v in out.items()}
 
 
