@@ -34,7 +34,7 @@ def main():
   parser.add_argument('--video', default='bikes')
   parser.add_argument('--out', required=True, type=pathlib.Path)
   args = parser.parse_args()
-  config = base.get_config()
+  config = base.adapting()
   config.data.video = args.video
   config.adapt.mode = args.mode
   frames = data.read_iframes(args.video, config.data.fps)

@@ -1,13 +1,14 @@
 """Every field rdm reads, with its meaning, unit and paper symbol. Other configs override.
 
-Not run directly: configs/global.py trains θ_D, configs/xiph_beta.py adapts it to one video.
+Not run directly. Two kinds of config are made from it: training() for global training
+(configs/global.py, configs/global_paper.py: no video, no adaptation fields) and adapting() for
+the adaptation job (configs/xiph_beta.py: no training fields); rdm.main runs whichever it gets.
 """
 import ml_collections
 
 
 def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.job = 'adapt'  # 'train_global' (learn θ_D on photos) or 'adapt' (the paper: finetune on a video)
   c.seed = 0  # PRNG seed for initialisation, noise and crops
 
   c.model = ml_collections.ConfigDict()
@@ -84,6 +85,24 @@ def get_config() -> ml_collections.ConfigDict:
   return c
 
 
+ADAPTATION_FIELDS = ('data', 'global_model', 'adapt')
+
+
+def training() -> ml_collections.ConfigDict:
+  """The fields of global training (learn θ_D on photos)."""
+  c = get_config()
+  for field in ADAPTATION_FIELDS:
+    del c[field]
+  return c
+
+
+def adapting() -> ml_collections.ConfigDict:
+  """The fields of the adaptation job (the paper: finetune θ_D on a video and code it)."""
+  c = get_config()
+  del c['train']
+  return c
+
+
 def parse_value(text: str):
   """A command-line value: int, float, true/false, or the string itself."""
   for cast in (int, float):
@@ -108,7 +127,7 @@ def override(c, overrides: dict):
 
 def adaptation(video: str, mode: str, beta: float, model: str, overrides: dict):
   """The adaptation config of one sweep point."""
-  c = get_config()
-  c.update({'job': 'adapt', 'global_model': model})
+  c = adapting()
+  c.global_model = model
   c.data.video, c.adapt.mode, c.loss.beta = video, mode, beta
   return override(c, overrides)

@@ -11,8 +11,7 @@ from configs import base
 
 
 def get_config():
-  c = base.get_config()
-  c.job = 'train_global'
+  c = base.training()
   c.train.short_side = 0  # full-resolution photos, seen at random scales
   c.train.min_scale = 0.125
   c.lock()

@@ -10,8 +10,7 @@ from configs import base
 
 
 def get_config():
-  c = base.get_config()
-  c.job = 'train_global'
+  c = base.training()
   c.train.short_side = 0  # full-resolution photos, seen at random scales
   c.train.min_scale = 0.125
   c.model.N, c.model.M = 128, 192

@@ -14,8 +14,7 @@ from configs import base
 
 
 def get_config():
-  c = base.get_config()
-  c.job = 'adapt'
+  c = base.adapting()
   c.lock()
   return c
 

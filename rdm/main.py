@@ -33,14 +33,14 @@ def main(argv):
   logging.info('process %d of %d, devices: %s', jax.process_index(), jax.process_count(),
                jax.local_devices())
   logging.info('config:\n%s', config)
-  if config.job == 'train_global':
+  if 'train' in config:  # configs/global*.py: base.training()
     from rdm import train
     train.train_and_evaluate(config, FLAGS.workdir)
-  elif config.job == 'adapt':
+  elif 'adapt' in config:  # configs/xiph_beta.py: base.adapting()
     from rdm import job
     job.run(config, FLAGS.workdir)
   else:
-    raise app.UsageError(f'config.job must be train_global or adapt, not {config.job!r}')
+    raise app.UsageError('the config has neither train nor adapt fields (configs/base.py)')
 
 
 if __name__ == '__main__':

@@ -41,11 +41,17 @@ RESERVE_S = 60  # evaluation, export and the unknown: what the schedule leaves u
 RESERVE_SHARE = 0.2  # of a short budget (the CPU dry run)
 
 
-def load_config(name: str, photos: pathlib.Path, overrides: dict):
-  """configs/<name>.py with the packed photos and the overrides."""
+def load_configs(name: str, photos: pathlib.Path, overrides: dict):
+  """(configs/<name>.py with the packed photos, the adaptation config of the same model for the
+  finetuning probe); overrides of adapt.* go to the second, the others to the first."""
   c = importlib.import_module(f'configs.{name}').get_config()
-  return base.override(c, {'train.photos': str(photos / 'train'),
-                           'train.eval_photos': str(photos / 'eval'), **overrides})
+  c = base.override(c, {'train.photos': str(photos / 'train'),
+                        'train.eval_photos': str(photos / 'eval'),
+                        **{k: v for k, v in overrides.items() if not k.startswith('adapt.')}})
+  a = base.override(base.adapting(), {
+      'model.N': c.model.N, 'model.M': c.model.M, 'loss.beta': c.loss.beta,
+      **{k: v for k, v in overrides.items() if k.startswith('adapt.')}})
+  return c, a
 
 
 def peak_memory_mb() -> float:
@@ -117,7 +123,7 @@ def main():
     log.write(text + '\n')
 
   overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
-  config = load_config(args.config, args.photos, overrides)
+  config, adapt_config = load_configs(args.config, args.photos, overrides)
   arch = model.Architecture(config.model.N, config.model.M)
   previous = (json.loads((args.resume / 'state.json').read_text()) if args.resume else
               {'steps_total': 0, 'sittings': 0})
@@ -139,9 +145,9 @@ def main():
     say(f'global training: {speed:.2f} steps/s (batch {config.train.batch_size} × '
         f'{config.train.crop}²)')
     with contextlib.redirect_stderr(io.StringIO()):
-      adapt_speed = finetune_speed(config.copy_and_resolve_references(), params, args.photos,
+      adapt_speed = finetune_speed(adapt_config, params, args.photos,
                                    max(4, args.probe_steps // 4))
-    say(f'full-model finetuning: {adapt_speed:.2f} steps/s (batch {config.adapt.batch_size} '
+    say(f'full-model finetuning: {adapt_speed:.2f} steps/s (batch {adapt_config.adapt.batch_size} '
         'whole 640×272 frames)')
     left = args.budget_s - (time.time() - start) - min(RESERVE_S, RESERVE_SHARE * args.budget_s)
     fit = int(speed * left * 0.9)  # compilation of the real run comes out of the same budget

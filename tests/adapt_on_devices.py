@@ -11,7 +11,7 @@ import numpy as np
 from configs import base
 from rdm import data, pipeline
 
-c = base.get_config()
+c = base.adapting()
 c.model.N, c.model.M = 8, 8
 c.global_model = 'tiny-a'
 c.adapt.update(mode='full', steps=2, joint_steps=6, batch_size=3, crop=64, lr=3e-3,

@@ -145,7 +145,7 @@ def test_impossible_prior_values_are_refused(bad):
 
 
 def tiny_config(mode, **adapt):
-  c = base.get_config()
+  c = base.adapting()
   c.model.N, c.model.M = 8, 8
   c.global_model = 'tiny-a'
   c.adapt.update(mode=mode, steps=1, joint_steps=1, batch_size=2, log_every=1, warmup_steps=0,
