@@ -1,4 +1,5 @@
-"""The notebook runs end to end (tiny: 2 I-frames, 3 finetuning steps, the shipped model)."""
+"""The notebook runs end to end (tiny: 2 I-frames, 3 steps per finetuning phase, the shipped
+model)."""
 import pytest
 
 from conftest import ROOT
@@ -16,4 +17,4 @@ def test_notebook_runs_the_tiny_main_job_and_plots(monkeypatch):
                           resources={'metadata': {'path': str(ROOT / 'experiments')}}).execute()
   printed = ''.join(o.get('text', '') for c in nb.cells if c.cell_type == 'code'
                     for o in c.get('outputs', []))
-  assert 'full (adapted)' in printed and 'bpp' in printed
+  assert 'full (joint@' in printed and 'encoder-only' in printed and 'bpp' in printed
