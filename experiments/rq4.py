@@ -87,9 +87,10 @@ def main():
   plan += [('frames', int(n), int(n), args.frames_steps) for n in args.frames.split(',')
            if n and int(n) <= len(all_frames)]
   for beta in (float(b) for b in args.betas.split(',')):
+    model = zoo.ladder_model(beta, '')
+    theta_d = None
     for mode in MODES:
       for axis, value, n_frames, steps in plan:
-        model = zoo.ladder_model(beta, '')
         key = (f'{args.video}|{zoo.model_key(model)}|{mode}|{axis}={value}|'
                f'{json.dumps(overrides, sort_keys=True)}')
         if key in done:
@@ -99,8 +100,9 @@ def main():
             'data.max_frames': n_frames})
         root = (ROOT / 'runs' / 'rq4' / f'{args.video}-{zoo.model_key(model)}-b{beta:g}-'
                 f'{n_frames}f-{steps}s')
-        result = pipeline.encode_and_check(config, all_frames[:n_frames], root / mode,
-                                           zoo.load_global_model(model), root / 'encoder')
+        theta_d = theta_d or zoo.load_global_model(model)
+        result = pipeline.encode_and_check(config, all_frames[:n_frames], root / mode, theta_d,
+                                           root / 'encoder')
         record = {'key': key, 'video': args.video, 'beta': beta, 'mode': mode, 'axis': axis,
                   axis: value, 'steps_run': steps, 'n_frames': n_frames,
                   'overrides': overrides, 'date': time.strftime('%Y-%m-%d'), **result}

@@ -71,11 +71,12 @@ def escape_symbols(table: CodingTable, indexes: np.ndarray) -> np.ndarray:
   return (sizes - 1)[indexes]
 
 
-def varint_bytes(values: np.ndarray) -> np.ndarray:
-  """Bytes of each value's zigzag varint in the escape block."""
-  v = np.asarray(values, np.int64)
-  u = np.where(v < 0, -2 * v - 1, 2 * v)  # zigzag
-  return 1 + sum((u >= 1 << (7 * i)).astype(np.int64) for i in range(1, 5))
+def varint_bytes(values, xp=np):
+  """Bytes of each value's zigzag varint in the escape block. xp: numpy, or jax.numpy where
+  the finetuning loss counts them."""
+  v = xp.asarray(values, np.int64) if xp is np else xp.asarray(values)
+  u = xp.where(v < 0, -2 * v - 1, 2 * v)  # zigzag
+  return 1 + sum((u >= 1 << (7 * i)).astype(v.dtype) for i in range(1, 5))
 
 
 def ideal_bits(values: np.ndarray, indexes: np.ndarray, table: CodingTable) -> float:

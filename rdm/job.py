@@ -34,15 +34,15 @@ def best_of(candidates: list, prefix: str) -> dict | None:
   return min(chosen, key=lambda c: c['loss']) if chosen else None
 
 
-def shipped_curves(frames: np.ndarray, theta_d: zoo.GlobalModel) -> dict:
-  """RD of every shipped model of θ_D's architecture on these frames, unadapted."""
+def shipped_curves(frames: np.ndarray, theta_d: zoo.GlobalModel, own: dict) -> dict:
+  """RD of every shipped model of θ_D's architecture on these frames, unadapted; θ_D's own
+  point is `own` (its stream is already coded)."""
   points = []
   for name in zoo.available():
     if zoo.architecture(name) == theta_d.arch:
-      model = theta_d if name == theta_d.name else zoo.load_global_model(name)
-      encoded = stream.encode_frames(model, frames)
-      points.append({**pipeline.summarize(frames, encoded, 0.0), 'bpp': 8.0 * len(
-          encoded.data) / int(np.prod(frames.shape[:3])), 'model': name})
+      summary = own if name == theta_d.name else pipeline.summarize(
+          frames, stream.encode_frames(zoo.load_global_model(name), frames), 0.0)
+      points.append({**summary, 'bpp': summary['bpp_total'], 'model': name})
   return {f'rdm shipped models (N={theta_d.arch.N}, no adaptation)': points}
 
 
@@ -86,7 +86,8 @@ def run(config, workdir: str) -> dict:
         f'(lowest coded L_RDM of {len(result.candidates)} candidates), decoded bit-exactly in a '
         'fresh process')
   print(report.format_table(rows))
-  curves = {**anchor_curves(frames), **shipped_curves(frames, theta_d)}
+  curves = {**anchor_curves(frames),
+            **shipped_curves(frames, theta_d, rows['global (no adaptation)'])}
   plot_path = workdir / f'rd-{video}-{name}.png'
   report.plot_rd(plot_path, rows, curves, f'{video} I-frames, β={config.loss.beta:g}')
   results = {'video': video, 'frames': int(len(frames)), 'height': int(frames.shape[1]),

@@ -107,8 +107,7 @@ def coded_bits(prior: model_prior.SpikeSlab, groups: str, delta_hat: dict) -> ja
   total, any_open = 0.0, False
   for name in sorted(delta_hat):
     k = jnp.rint(jax.lax.stop_gradient(delta_hat[name]) / prior.t).astype(jnp.int32)
-    u = jnp.where(k < 0, -2 * k - 1, 2 * k)  # zigzag, for the escape varint's length
-    varint = 8.0 * (1 + sum((u >= 1 << (7 * i)).astype(jnp.float32) for i in range(1, 5)))
+    varint = 8.0 * entropy_tables.varint_bytes(k, jnp).astype(jnp.float32)
     bits = jnp.where(jnp.abs(k) <= half, in_table[jnp.clip(k + half, 0, 2 * half)],
                      escape + varint)
     opened = jnp.any(k != 0)

@@ -1,7 +1,7 @@
 """One video through rdm: adapt → code every candidate → keep the lowest coded L_RDM → check.
 
-The main job, the codec CLI, the sweeps and the model export all call encode_video; θ_D is
-loaded once per job and handed in.
+The main job, the codec CLI, the sweeps and RQ3/RQ4 call encode_video (the model export codes
+θ_D alone: stream.encode_frames and summarize); θ_D is loaded once per job and handed in.
 """
 import dataclasses
 import pathlib
