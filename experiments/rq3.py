@@ -1,11 +1,12 @@
 """RQ3: where the model update goes — per parameter group of δ̂ and the split of the bits.
 
     python experiments/rq3.py --video bikes --beta 128 [--set adapt.joint_steps=400]
+        [--out experiments/results/rq3-bikes-b128.json]
 
 Finetunes in full mode (current defaults), codes the stream, and reports for every leaf group of δ̂ (each layer of
 g_s and h_s, the z prior; kernels, biases and GDN parameters apart): parameters, fraction
 non-zero, coded bits (flag + spike-and-slab table), mean |δ̂|; then header / update / z / y bits.
-Writes experiments/results/rq3-<video>-b<beta>.json.
+Writes --out (default experiments/results/rq3-<video>-b<beta>.json).
 """
 import argparse
 import json
@@ -37,10 +38,11 @@ def main():
   p.add_argument('--beta', type=float, default=128.0)
   p.add_argument('--model', default='msh-n64-beta128')
   p.add_argument('--set', nargs='*', default=[], help='config overrides, e.g. adapt.joint_steps=400')
+  p.add_argument('--out', type=pathlib.Path)
   args = p.parse_args()
   overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
   config = base.adaptation(args.video, 'full', args.beta, args.model, overrides)
-  frames = data.read_iframes(args.video)
+  frames = data.read_iframes(args.video, config.data.fps, config.data.max_frames or None)
   with tempfile.TemporaryDirectory() as work:
     result = pipeline.encode_video(config, frames, pathlib.Path(work))
   theta_d = pipeline.zoo.load_global_model(args.model)
@@ -59,7 +61,8 @@ def main():
   print('bits: ' + ', '.join(f'{k} {v} ({100 * v / total:.1f}%)' for k, v in split.items()) +
         f'; {8 * len(result.encoded.data) / pixels:.4f} bpp over {pixels} pixels '
         f'({result.summary["label"]})')
-  out = pathlib.Path(__file__).resolve().parent / 'results' / f'rq3-{args.video}-b{args.beta:g}.json'
+  out = args.out or (pathlib.Path(__file__).resolve().parent / 'results' /
+                     f'rq3-{args.video}-b{args.beta:g}.json')
   out.write_text(json.dumps({'config': json.loads(config.to_json()), 'groups': rows,
                              'bits_split': split, 'pixels': pixels,
                              'label': result.summary['label']}, indent=1) + '\n')

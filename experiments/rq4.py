@@ -6,10 +6,10 @@ many I-frames it needs to pay for its update (the break-even point).
 
 Steps: both finetuning phases at the step count (adapt.steps = adapt.joint_steps), default
 schedule, each in its own workdir under runs/rq4/ (encoder-only and full share the encoder
-phase). Frames: the first n I-frames only (data.max_frames), at --frames_steps. Every point
+phase; --workdirs). Frames: the first n I-frames only (data.max_frames), at --frames_steps. Every point
 is a real stream (update included), the lowest coded L_RDM of its candidates, decoded and
-checked. One JSON line per point in
-experiments/results/rq4-<video>.jsonl (finished points are skipped); a plot beside it of
+checked. One JSON line per point in --out (default experiments/results/rq4-<video>.jsonl;
+finished points are skipped); a plot beside it of
 ΔPSNR, Δbpp and ΔL = ΔMSE + β·Δbpp (full − encoder; ΔL < 0: full pays).
 """
 import argparse
@@ -78,16 +78,19 @@ def main():
   p.add_argument('--frames', default='1,2,5,10,20')
   p.add_argument('--frames_steps', type=int, default=200)
   p.add_argument('--set', nargs='*', default=[], help='config overrides for every point')
+  p.add_argument('--model', default='', help='θ_D where no ladder model is shipped for β')
+  p.add_argument('--out', type=pathlib.Path)
+  p.add_argument('--workdirs', type=pathlib.Path, default=ROOT / 'runs' / 'rq4')
   args = p.parse_args()
   overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
-  out = ROOT / 'experiments' / 'results' / f'rq4-{args.video}.jsonl'
+  out = args.out or ROOT / 'experiments' / 'results' / f'rq4-{args.video}.jsonl'
   done = {r['key'] for r in load(out)}
   all_frames = data.read_iframes(args.video)
   plan = [('steps', int(s), len(all_frames), int(s)) for s in args.steps.split(',') if s]
   plan += [('frames', int(n), int(n), args.frames_steps) for n in args.frames.split(',')
            if n and int(n) <= len(all_frames)]
   for beta in (float(b) for b in args.betas.split(',')):
-    model = zoo.ladder_model(beta, '')
+    model = zoo.ladder_model(beta, args.model)
     theta_d = None
     for mode in MODES:
       for axis, value, n_frames, steps in plan:
@@ -98,7 +101,7 @@ def main():
         config = base.adaptation(args.video, mode, beta, model, {
             **overrides, 'adapt.steps': steps, 'adapt.joint_steps': steps,
             'data.max_frames': n_frames})
-        root = (ROOT / 'runs' / 'rq4' / f'{args.video}-{zoo.model_key(model)}-b{beta:g}-'
+        root = (args.workdirs / f'{args.video}-{zoo.model_key(model)}-b{beta:g}-'
                 f'{n_frames}f-{steps}s')
         theta_d = theta_d or zoo.load_global_model(model)
         result = pipeline.encode_and_check(config, all_frames[:n_frames], root / mode, theta_d,

@@ -17,7 +17,7 @@ import pathlib
 import time
 
 from configs import base
-from rdm import data, job, pipeline, zoo
+from rdm import data, finetune, job, pipeline, zoo
 
 
 def done_keys(path: pathlib.Path) -> set:
@@ -26,15 +26,30 @@ def done_keys(path: pathlib.Path) -> set:
   return {json.loads(l)['key'] for l in path.read_text().splitlines() if l.strip()}
 
 
+def digest(overrides: dict) -> str:
+  return hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def joint_only(key: str) -> bool:
+  """Whether an override changes the joint phase alone (the encoder phase never reads it)."""
+  section, _, field = key.partition('.')
+  return section == 'adapt' and field in finetune.JOINT_FIELDS
+
+
 def point_dir(root: pathlib.Path, video: str, model: str, beta: float, overrides: dict):
-  """Workdir of a point's encoder phase: the same for every mode of the same settings."""
-  digest = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:10]
-  return root / f'{video}-{zoo.model_key(model)}-b{beta:g}-{digest}'
+  """Workdir of a point's encoder phase: the same for every mode, and for every setting of the
+  joint phase alone (an ablation of M reuses the default's encoder phase)."""
+  encoder_overrides = {k: v for k, v in overrides.items() if not joint_only(k)}
+  return root / f'{video}-{zoo.model_key(model)}-b{beta:g}-{digest(encoder_overrides)}'
 
 
-def run_point(config, frames, root: pathlib.Path, theta_d) -> dict:
-  """One point in its own workdir, its encoder phase in root/encoder (shared by modes)."""
-  return pipeline.encode_and_check(config, frames, root / job.run_name(config), theta_d,
+def run_point(config, frames, root: pathlib.Path, theta_d, overrides: dict) -> dict:
+  """One point in its own workdir (named by mode and joint-phase overrides), its encoder phase
+  in root/encoder (shared)."""
+  joint = {k: v for k, v in overrides.items() if joint_only(k)}
+  name = job.run_name(config) + (f'-{digest(joint)}' if joint and config.adapt.mode == 'full'
+                                 else '')
+  return pipeline.encode_and_check(config, frames, root / name, theta_d,
                                    encoder_workdir=root / 'encoder')
 
 
@@ -67,7 +82,8 @@ def main():
         frames = data.read_iframes(args.video, config.data.fps, config.data.max_frames or None)
       theta_d = theta_d or zoo.load_global_model(model)
       result = run_point(config, frames,
-                         point_dir(args.workdirs, args.video, model, beta, overrides), theta_d)
+                         point_dir(args.workdirs, args.video, model, beta, overrides), theta_d,
+                         overrides)
       record = {'key': key, 'video': args.video, 'mode': mode, 'beta': beta, 'model': model,
                 'tag': args.tag, 'overrides': overrides, 'date': time.strftime('%Y-%m-%d'),
                 **result}

@@ -1,10 +1,22 @@
 """Shared fixtures: a tiny architecture, tiny shipped models in a temp folder, real frames."""
+import atexit
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 
-import jax
+# Most of the suite's time is XLA compiling the same tiny functions again in every test and
+# every subprocess: one persistent compilation cache per session (fresh, so no run depends on
+# an earlier one) lets each compile once. Set before JAX starts; subprocesses inherit it.
+_JAX_CACHE = tempfile.mkdtemp(prefix='rdm-test-jax-cache-')
+atexit.register(shutil.rmtree, _JAX_CACHE, ignore_errors=True)
+os.environ.update(JAX_COMPILATION_CACHE_DIR=_JAX_CACHE,
+                  JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
+                  JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='-1')
+
+import jax  # noqa: E402  (after the cache settings)
 import pytest
 
 from rdm import data, model, zoo

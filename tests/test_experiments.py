@@ -24,3 +24,56 @@ def test_a_sweep_point_and_its_report(use_tiny_models, tmp_path):
   assert report.returncode == 0, report.stderr[-3000:]
   assert 'encoder' in report.stdout and 'full' in report.stdout
   assert out.with_suffix('.png').stat().st_size > 10_000
+
+
+def test_rq3_splits_the_written_stream_by_parameter_group(use_tiny_models, tmp_path):
+  out = tmp_path / 'rq3.json'
+  result = run_python([
+      'experiments/rq3.py', '--video', 'carphone', '--beta', '64', '--model', 'tiny-a', '--out',
+      str(out), '--set', 'model.N=8', 'model.M=8', 'data.max_frames=2', 'adapt.steps=1',
+      'adapt.joint_steps=2', 'adapt.candidates=1', 'adapt.select=false', 'adapt.lr=3e-3',
+      'adapt.delta_lr=3e-2', 'adapt.t=0.01', 'adapt.warmup_steps=0'])
+  assert result.returncode == 0, result.stderr[-3000:]
+  report = json.loads(out.read_text())
+  rows = report['groups']
+  assert report['label'] == 'joint@2'
+  assert all(r['group'].startswith(('g_s', 'h_s', 'prior_z')) for r in rows)
+  assert any(r['nonzero'] > 0 for r in rows)  # the rates move δ̂ across a bin edge
+  # Unchanged leaves cost their flag alone; changed ones their flag and their symbols.
+  assert all((r['bits'] == 1) == (r['nonzero'] == 0) for r in rows)
+  assert report['bits_split']['update'] > 0
+  assert report['pixels'] == 2 * 144 * 176
+
+
+def test_rq4_measures_both_axes_and_plots_the_gain(use_tiny_models, tmp_path):
+  out = tmp_path / 'rq4.jsonl'
+  args = ['experiments/rq4.py', '--video', 'carphone', '--betas', '64', '--model', 'tiny-a',
+          '--steps', '2', '--frames', '1', '--frames_steps', '1', '--out', str(out),
+          '--workdirs', str(tmp_path / 'runs'), '--set', 'model.N=8', 'model.M=8',
+          'adapt.candidates=1']
+  result = run_python(args)
+  assert result.returncode == 0, result.stderr[-3000:]
+  records = [json.loads(l) for l in out.read_text().splitlines()]
+  assert sorted((r['mode'], r['axis'], r['n_frames'], r['steps_run']) for r in records) == [
+      ('encoder', 'frames', 1, 1), ('encoder', 'steps', 8, 2),
+      ('full', 'frames', 1, 1), ('full', 'steps', 8, 2)]
+  assert 'β=64 steps=2: ΔPSNR' in result.stdout and 'β=64 frames=1: ΔPSNR' in result.stdout
+  assert out.with_suffix('.png').stat().st_size > 10_000
+
+
+def test_anchors_code_the_iframes_and_skip_done_points(tmp_path):
+  out = tmp_path / 'anchors.jsonl'
+  args = ['experiments/anchors.py', '--video', 'carphone', '--codecs', 'jpeg,hevc-intra',
+          '--max_frames', '1', '--out', str(out)]
+  result = run_python(args)
+  assert result.returncode == 0, result.stderr[-3000:]
+  records = [json.loads(l) for l in out.read_text().splitlines()]
+  for codec in ('jpeg', 'hevc-intra'):
+    curve = [r for r in records if r['codec'] == codec]
+    assert len(curve) >= 8
+    # Better quality settings cost more bits and give a higher PSNR.
+    by_rate = sorted(curve, key=lambda r: r['bpp'])
+    assert by_rate[-1]['psnr'] > by_rate[0]['psnr'] + 5
+  again = run_python(args)
+  assert again.returncode == 0 and again.stdout == ''
+  assert len(out.read_text().splitlines()) == len(records)
