@@ -147,11 +147,16 @@ def run_fingerprint(config, phase: str, base_params, frames: np.ndarray) -> dict
   """What a finetuning phase's checkpoints were made from: θ_D, the I-frames and every setting
   a step depends on (step counts aside, so a finished run can be continued)."""
   ignored = RESUMABLE_FIELDS + (JOINT_FIELDS if phase == 'encoder' else ())
-  return {'phase': phase, 'theta_D': zoo.params_hash(base_params),
-          'frames': hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest(),
-          'frames_shape': list(frames.shape), 'beta': config.loss.beta, 'seed': config.seed,
-          'quantization': config.quantization.to_dict(),
-          'adapt': {k: v for k, v in config.adapt.to_dict().items() if k not in ignored}}
+  fingerprint = {
+      'phase': phase, 'theta_D': zoo.params_hash(base_params),
+      'frames': hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest(),
+      'frames_shape': list(frames.shape), 'beta': config.loss.beta, 'seed': config.seed,
+      'quantization': config.quantization.to_dict(),
+      'adapt': {k: v for k, v in config.adapt.to_dict().items() if k not in ignored}}
+  if phase == 'joint':
+    # Joint checkpoints of the older start (a fresh Adam) are not continued.
+    fingerprint['starts'] = 'encoder params and Adam moments'
+  return fingerprint
 
 
 def check_resumable(workdir: pathlib.Path, fingerprint: dict, has_checkpoint: bool) -> None:
@@ -191,9 +196,11 @@ def load_candidates(workdir: pathlib.Path, template, steps: list[int]) -> list[t
 
 
 def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
-                   workdir: pathlib.Path, initial, steps: int):
+                   workdir: pathlib.Path, initial, steps: int, previous_opt_state=None):
   """Adam steps of one phase ('encoder': g_a, h_a; 'joint': g_a, h_a and δ) on the I-frames,
-  checkpointed and resumable. Returns (train_vars, history, [(step, candidate train_vars)])."""
+  checkpointed and resumable; previous_opt_state: the optimizer state an earlier phase ended
+  with, whose Adam moments go on. Returns (final host TrainState, history,
+  [(step, candidate train_vars)])."""
   cfg = config.adapt
   workdir.mkdir(parents=True, exist_ok=True)
   prior = prior_from_config(cfg)
@@ -202,6 +209,9 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
   tx = step_lib.make_optimizer({'encoder': cfg.lr, 'delta': cfg.delta_lr or cfg.lr},
                                cfg.warmup_steps, steps, cfg.end_lr_factor)
   state = step_lib.create_train_state(initial, tx)
+  if previous_opt_state is not None:
+    state = state.replace(opt_state=step_lib.carry_adam_moments(state.opt_state,
+                                                                previous_opt_state))
   mgr = checkpoint.manager(workdir / 'checkpoints')
   check_resumable(workdir, run_fingerprint(config, phase, base_params, frames),
                   mgr.latest_step() is not None)
@@ -242,8 +252,8 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
     if done % cfg.checkpoint_every == 0 or done == steps:
       checkpoint.save(mgr, done, step_lib.host_state(p_state))
   mgr.wait_until_finished()
-  final = step_lib.host_state(p_state).params
-  return final, history, load_candidates(workdir, final, keep)
+  final = step_lib.host_state(p_state)
+  return final, history, load_candidates(workdir, final.params, keep)
 
 
 def as_candidate(label: str, base_params, train_vars, prior, groups: str) -> Candidate:
@@ -306,14 +316,15 @@ def adapt(config, arch, base_params, frames: np.ndarray, workdir: pathlib.Path,
   prior = prior_from_config(cfg)
   encoder = {g: base_params[g] for g in model.SENDER_GROUPS}
   encoder_dir = encoder_workdir or (workdir if cfg.mode == 'encoder' else workdir / 'encoder')
-  encoder_vars, history, kept = finetune_phase(config, 'encoder', arch, base_params, frames,
-                                               encoder_dir, {'encoder': encoder}, cfg.steps)
+  encoder_state, history, kept = finetune_phase(config, 'encoder', arch, base_params, frames,
+                                                encoder_dir, {'encoder': encoder}, cfg.steps)
   candidates = [as_candidate(f'encoder@{s}', base_params, v, prior, cfg.groups) for s, v in kept]
   if cfg.mode == 'full' and cfg.joint_steps:
-    initial = {'encoder': encoder_vars['encoder'],
+    initial = {'encoder': encoder_state.params['encoder'],
                'delta': model_update.init_delta(base_params, cfg.groups)}
     _, joint_history, kept = finetune_phase(config, 'joint', arch, base_params, frames,
-                                            workdir / 'joint', initial, cfg.joint_steps)
+                                            workdir / 'joint', initial, cfg.joint_steps,
+                                            encoder_state.opt_state)
     history += joint_history
     candidates += [as_candidate(f'joint@{s}', base_params, v, prior, cfg.groups)
                    for s, v in kept]

@@ -47,6 +47,28 @@ def create_train_state(params, tx: optax.GradientTransformation) -> TrainState:
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
 
 
+def carry_adam_moments(opt_state, previous):
+  """opt_state with previous's Adam moments (μ, ν and their count) wherever both hold an Adam
+  state at the same place, for the parameters previous trained: a phase that goes on training
+  them keeps their gradient statistics (a fresh Adam's first steps move every weight by about
+  the learning rate), while its learning-rate schedule starts anew."""
+  def is_adam(x):
+    return isinstance(x, optax.ScaleByAdamState)
+
+  def trained(moments):
+    return {k: v for k, v in moments.items() if not isinstance(v, optax.MaskedNode)}
+
+  old = {jax.tree_util.keystr(p): s for p, s in
+         jax.tree_util.tree_flatten_with_path(previous, is_leaf=is_adam)[0] if is_adam(s)}
+
+  def carry(path, s):
+    o = old.get(jax.tree_util.keystr(path)) if is_adam(s) else None
+    if o is None:
+      return s
+    return s._replace(count=o.count, mu={**s.mu, **trained(o.mu)}, nu={**s.nu, **trained(o.nu)})
+  return jax.tree_util.tree_map_with_path(carry, opt_state, is_leaf=is_adam)
+
+
 def batch_forward(arch: model.Architecture, params, x: jax.Array, keys: jax.Array,
                   rate_mode: str, decoder_mode: str) -> model.Forward:
   """forward() with one noise key per example, so the noise an example gets does not depend on

@@ -89,3 +89,34 @@ def test_a_non_finite_loss_stops_training_naming_the_step():
   with pytest.raises(FloatingPointError, match='non-finite loss at step 17'):
     steps.check_finite({'loss': float('nan'), 'bpp': 0.5}, 17)
   steps.check_finite({'loss': 1.0, 'bpp': 0.5}, 18)  # finite values pass
+
+
+def test_a_later_phase_continues_the_adam_moments_of_the_parameters_an_earlier_phase_trained():
+  import jax.numpy as jnp
+  import optax
+  from rdm import steps
+  encoder = {'encoder': {'w': jnp.arange(3.0)}}
+  tx_first = steps.make_optimizer({'encoder': 1e-2}, 2, 10, 0.1)
+  first = steps.create_train_state(encoder, tx_first)
+  for i in range(3):
+    grads = {'encoder': {'w': jnp.array([1.0, -2.0, 0.5]) * (i + 1)}}
+    _, first_opt = tx_first.update(grads, first.opt_state, first.params)
+    first = first.replace(opt_state=first_opt)
+  tx = steps.make_optimizer({'encoder': 1e-2, 'delta': 1e-3}, 2, 10, 0.1)
+  joint = steps.create_train_state({**encoder, 'delta': {'d': jnp.zeros(2)}}, tx)
+  carried = steps.carry_adam_moments(joint.opt_state, first.opt_state)
+  old_adam = first.opt_state.inner_states['encoder'].inner_state[0]
+  new_adam = carried.inner_states['encoder'].inner_state[0]
+  assert int(new_adam.count) == 3
+  np.testing.assert_array_equal(new_adam.mu['encoder']['w'], old_adam.mu['encoder']['w'])
+  np.testing.assert_array_equal(new_adam.nu['encoder']['w'], old_adam.nu['encoder']['w'])
+  assert isinstance(new_adam.mu['delta'], optax.MaskedNode)
+  assert float(np.abs(new_adam.nu['encoder']['w']).min()) > 0
+  # δ's Adam (trained by no earlier phase) and both schedules start anew.
+  delta_adam = carried.inner_states['delta'].inner_state[0]
+  assert int(delta_adam.count) == 0 and not np.any(delta_adam.mu['delta']['d'])
+  assert int(carried.inner_states['encoder'].inner_state[1].count) == 0
+  # The carried state is one the joint optimizer steps from.
+  updates, _ = tx.update({'encoder': {'w': jnp.ones(3)}, 'delta': {'d': jnp.ones(2)}}, carried,
+                         joint.params)
+  assert np.all(np.isfinite(updates['encoder']['w']))
