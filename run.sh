@@ -12,7 +12,8 @@ case "${1:-}" in
     exec "$py" -m rdm.main --config=configs/xiph_beta.py --workdir=runs/main "$@" ;;
   test)
     shift
-    exec "$py" -m pytest -q "$@" ;;
+    # One worker per core: the suite's time is mostly single-threaded XLA compilation.
+    exec "$py" -m pytest -q --numprocesses=auto --dist=worksteal "$@" ;;
   *)
     echo "usage: ./run.sh main|test [args]" >&2; exit 64 ;;
 esac

@@ -8,20 +8,20 @@ cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
 video=${VIDEO:-bikes}
 betas=${BETAS:-128}
-steps=${STEPS:-200}
 parts=${PARTS:-ablations prior}
+# Only joint-phase settings vary, so every point shares the default's encoder phase (and the
+# default point itself is RQ1's). EXTRA: overrides for every point, e.g. "adapt.joint_steps=400".
 sweep() { "$py" experiments/sweep.py --video "$video" --modes full --betas "$betas" "$@"; }
 if [[ $parts == *ablations* ]]; then
   out="experiments/results/rq2-$video.jsonl"
-  sweep --out "$out" --set adapt.steps=$steps
-  sweep --out "$out" --tag noM --set adapt.steps=$steps adapt.model_rate=false
-  sweep --out "$out" --tag noQ --set adapt.steps=$steps adapt.quantize_aware=false
-  sweep --out "$out" --tag noM-noQ --set adapt.steps=$steps adapt.model_rate=false \
-    adapt.quantize_aware=false
+  sweep --out "$out" --set ${EXTRA:-}
+  sweep --out "$out" --tag noM --set ${EXTRA:-} adapt.model_rate=false
+  sweep --out "$out" --tag noQ --set ${EXTRA:-} adapt.quantize_aware=false
+  sweep --out "$out" --tag noM-noQ --set ${EXTRA:-} adapt.model_rate=false adapt.quantize_aware=false
 fi
 if [[ $parts == *prior* ]]; then
   for kv in ${PRIOR:-adapt.t=0.0025 adapt.t=0.01 adapt.t=0.02 adapt.alpha=100 adapt.alpha=10000 \
                      adapt.sigma_slab=0.02 adapt.sigma_slab=0.1}; do
-    sweep --out "experiments/results/prior-$video.jsonl" --tag "$kv" --set adapt.steps=$steps "$kv"
+    sweep --out "experiments/results/prior-$video.jsonl" --tag "$kv" --set ${EXTRA:-} "$kv"
   done
 fi

@@ -1,9 +1,10 @@
 """RQ3: where the model update goes — per parameter group of δ̂ and the split of the bits.
 
     python experiments/rq3.py --video bikes --beta 128 [--set adapt.joint_steps=400]
-        [--out experiments/results/rq3-bikes-b128.json]
+        [--out experiments/results/rq3-bikes-b128.json] [--workdir W [--encoder_workdir E]]
 
-Finetunes in full mode (current defaults), codes the stream, and reports for every leaf group of δ̂ (each layer of
+Finetunes in full mode (current defaults; --workdir: resumes, or reuses, a finished run such as a
+sweep point's), codes the stream, and reports for every leaf group of δ̂ (each layer of
 g_s and h_s, the z prior; kernels, biases and GDN parameters apart): parameters, fraction
 non-zero, coded bits (flag + spike-and-slab table), mean |δ̂|; then header / update / z / y bits.
 Writes --out (default experiments/results/rq3-<video>-b<beta>.json).
@@ -39,12 +40,15 @@ def main():
   p.add_argument('--model', default='msh-n64-beta128')
   p.add_argument('--set', nargs='*', default=[], help='config overrides, e.g. adapt.joint_steps=400')
   p.add_argument('--out', type=pathlib.Path)
+  p.add_argument('--workdir', type=pathlib.Path, help='finetuning checkpoints (default: temporary)')
+  p.add_argument('--encoder_workdir', type=pathlib.Path, help="the encoder phase's, if elsewhere")
   args = p.parse_args()
   overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
   config = base.adaptation(args.video, 'full', args.beta, args.model, overrides)
   frames = data.read_iframes(args.video, config.data.fps, config.data.max_frames or None)
   with tempfile.TemporaryDirectory() as work:
-    result = pipeline.encode_video(config, frames, pathlib.Path(work))
+    result = pipeline.encode_video(config, frames, args.workdir or pathlib.Path(work),
+                                   encoder_workdir=args.encoder_workdir)
   theta_d = pipeline.zoo.load_global_model(args.model)
   payload = container.read(result.encoded.data).update
   if not payload:
