@@ -9,10 +9,12 @@ import tempfile
 
 # Most of the suite's time is XLA compiling the same tiny functions again in every test and
 # every subprocess: one persistent compilation cache per session (fresh, so no run depends on
-# an earlier one) lets each compile once. Set before JAX starts; subprocesses inherit it.
-_JAX_CACHE = tempfile.mkdtemp(prefix='rdm-test-jax-cache-')
-atexit.register(shutil.rmtree, _JAX_CACHE, ignore_errors=True)
-os.environ.update(JAX_COMPILATION_CACHE_DIR=_JAX_CACHE,
+# an earlier one) lets each compile once. Set before JAX starts; subprocesses and pytest-xdist's
+# workers (started after this file is imported) inherit it; the process that made it removes it.
+if 'RDM_TEST_JAX_CACHE' not in os.environ:
+  os.environ['RDM_TEST_JAX_CACHE'] = tempfile.mkdtemp(prefix='rdm-test-jax-cache-')
+  atexit.register(shutil.rmtree, os.environ['RDM_TEST_JAX_CACHE'], ignore_errors=True)
+os.environ.update(JAX_COMPILATION_CACHE_DIR=os.environ['RDM_TEST_JAX_CACHE'],
                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='-1')
 

@@ -28,12 +28,12 @@ def device_run(out, photos, budget_s, resume=None):
 
 
 def test_device_training_runs_resumes_and_returns_what_fits(tmp_path, photo_dirs):
-  first = device_run(tmp_path / 'first', photo_dirs, 75)
+  first = device_run(tmp_path / 'first', photo_dirs, 100)
   assert first['steps_total'] == first['steps_this_sitting'] > 0 and first['sittings'] == 1
   assert first['global_steps_per_s'] > 0 and first['finetune_steps_per_s'] > 0
   params = zoo.load_params(str(tmp_path / 'first' / 'params_bf16.msgpack'), TINY)
   assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(params))
-  second = device_run(tmp_path / 'second', photo_dirs, 75, resume=tmp_path / 'first')
+  second = device_run(tmp_path / 'second', photo_dirs, 100, resume=tmp_path / 'first')
   assert second['sittings'] == 2
   assert second['steps_total'] == first['steps_total'] + second['steps_this_sitting']
   steps = [json.loads(l)['step'] for l in
