@@ -3,6 +3,7 @@ many I-frames it needs to pay for its update (the break-even point).
 
     python experiments/rq4.py --video bikes --betas 128 --steps 50,100,200,400 \
         --frames 1,2,5,10,20 --frames_steps 200
+    python experiments/rq4.py --candidates experiments/results/rq1-bikes-thetaD2-adam.jsonl
 
 Steps: both finetuning phases at the step count (adapt.steps = adapt.joint_steps), default
 schedule, each in its own workdir under runs/rq4/ (encoder-only and full share the encoder
@@ -47,6 +48,44 @@ def gains(records: list, axis: str) -> list:
   return out
 
 
+def candidate_curves(records: list) -> dict:
+  """{β: [(steps so far, coded L_RDM)]} along the candidates of each untagged full point."""
+  out = {}
+  for r in records:
+    if r['mode'] != 'full' or r.get('tag'):
+      continue
+    by_label = {c['label']: c['loss'] for c in r['candidates']}
+    encoder_steps = max(int(l.split('@')[1]) for l in by_label if l.startswith('encoder@'))
+    out[r['beta']] = sorted(
+        (int(l.split('@')[1]) + (encoder_steps if l.startswith('joint@') else 0), loss)
+        for l, loss in by_label.items())
+  return dict(sorted(out.items()))
+
+
+def report_candidates(path: pathlib.Path) -> None:
+  """Print and plot the gain over θ_D of each candidate, in % of θ_D's coded L_RDM."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  curves = candidate_curves(load(path))
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for beta, points in curves.items():
+    start = points[0][1]
+    gains = [(steps, 100 * (start - loss) / start) for steps, loss in points]
+    print(f'β={beta:g}: θ_D L {start:.2f}; gain % at steps ' +
+          ', '.join(f'{steps}: {g:.2f}' for steps, g in gains))
+    ax.plot(*zip(*gains), 'o-', label=f'β={beta:g}')
+  ax.set_xlabel('finetuning steps (encoder phase, then joint phase)')
+  ax.set_ylabel('coded L_RDM gain over θ_D (%)')
+  ax.grid(alpha=0.3)
+  ax.legend()
+  out = path.with_name(f'{path.stem}-steps.png')
+  fig.tight_layout()
+  fig.savefig(out, dpi=120)
+  plt.close(fig)
+  print(f'→ {out}')
+
+
 def plot(records: list, path: pathlib.Path) -> None:
   import matplotlib
   matplotlib.use('Agg')
@@ -81,7 +120,12 @@ def main():
   p.add_argument('--model', default='', help='θ_D where no ladder model is shipped for β')
   p.add_argument('--out', type=pathlib.Path)
   p.add_argument('--workdirs', type=pathlib.Path, default=ROOT / 'runs' / 'rq4')
+  p.add_argument('--candidates', type=pathlib.Path,
+                 help="a sweep's .jsonl: follow its full points' candidates instead of running")
   args = p.parse_args()
+  if args.candidates:
+    report_candidates(args.candidates)
+    return
   overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
   out = args.out or ROOT / 'experiments' / 'results' / f'rq4-{args.video}.jsonl'
   done = {r['key'] for r in load(out)}

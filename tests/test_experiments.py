@@ -24,6 +24,13 @@ def test_a_sweep_point_and_its_report(use_tiny_models, tmp_path):
   assert report.returncode == 0, report.stderr[-3000:]
   assert 'encoder' in report.stdout and 'full' in report.stdout
   assert out.with_suffix('.png').stat().st_size > 10_000
+  steps = run_python(['experiments/rq4.py', '--candidates', str(out)])
+  assert steps.returncode == 0, steps.stderr[-3000:]
+  # Each full point's candidates: θ_D, encoder@2, then joint@2 two steps later.
+  lines = [l for l in steps.stdout.splitlines() if l.startswith('β=')]
+  assert [l.split(':')[0] for l in lines] == ['β=64', 'β=128']
+  assert all('gain % at steps 0: 0.00, 2: ' in l and ', 4: ' in l for l in lines)
+  assert (tmp_path / 'sweep-steps.png').stat().st_size > 10_000
 
 
 def test_rq3_splits_the_written_stream_by_parameter_group(use_tiny_models, tmp_path):
