@@ -222,7 +222,7 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
       beta=config.loss.beta, total_pixels=int(np.prod(frames.shape[:3])),
       model_rate=cfg.model_rate, quantize_aware=cfg.quantize_aware, rate_mode=cfg.rate_mode,
       decoder_mode=config.quantization.decoder, rate_gradient=cfg.rate_gradient)
-  # The ordered step makes δ̂, hence the .rdm, byte-identical on any number of devices.
+  # The ordered step: the same step on any number of devices (see its float caveat).
   p_step = step_lib.make_parallel_step(loss_fn, tx, step_lib.ordered_train_step)
   devices = jax.local_device_count()
   seed = config.seed + (phase == 'joint')

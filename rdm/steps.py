@@ -97,12 +97,14 @@ def train_step(state: TrainState, x: jax.Array, keys: jax.Array, *, loss_fn, tx,
 
 def ordered_train_step(state: TrainState, x: jax.Array, keys: jax.Array, weights: jax.Array, *,
                        loss_fn, tx, axis_name: str | None = None):
-  """train_step whose result does not depend on how the batch is split over devices and
-  processes, bit for bit: per-example gradients (each of the same batch-1 shape everywhere) are
-  gathered in example order and summed one by one, Σ w_i ∇ℓ_i. w_i = 1/B, and 0 for the copies
-  that pad a batch to a multiple of the device count (they add an exact 0). Both loops are
-  unrolled in Python (batches here are a few examples): as lax.map / fori_loop they made XLA's
-  CPU backend 5× slower."""
+  """train_step that does not depend on how the batch is split over devices and processes:
+  per-example gradients (each of the same batch-1 shape everywhere) are gathered in example
+  order and summed one by one, Σ w_i ∇ℓ_i. w_i = 1/B, and 0 for the copies that pad a batch to
+  a multiple of the device count (they add an exact 0). Bit for bit only as far as XLA compiles
+  the per-example gradient alike in the programs of each split: measured, the hyperprior's
+  gradients can differ by 1 ulp (tiny model, joint step 4), which a long run amplifies. Both
+  loops are unrolled in Python (batches here are a few examples): as lax.map / fori_loop they
+  made XLA's CPU backend 5× slower."""
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
   per_example = [grad_fn(state.params, x[i:i + 1], keys[i:i + 1]) for i in range(x.shape[0])]
   grads = jax.tree_util.tree_map(lambda *g: jnp.stack(g), *[g for _, g in per_example])
