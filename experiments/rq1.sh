@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# RQ1 (and the issue-6 target): no adaptation / encoder-only / full-model on the bundled clips
-# over the shipped β ladder, real bytes. MODES=none,latents,encoder,full adds direct latent
-# optimisation. Resumable: finished points are skipped. Then BD metrics + plots.
+# RQ1: encoder-only and full adaptation on the bundled clips over the shipped β ladder, real bytes
+# ("none" is every run's candidate encoder@0, θ_D's own stream). MODES=latents,encoder,full adds
+# direct latent optimisation; EQUAL_STEPS=1 adds encoder-only at the full run's total steps (tag
+# 400steps). Resumable: finished points are skipped. Then BD metrics + plots, and the coded
+# L_RDM along each full run's candidates (RQ4's step axis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
 for video in ${VIDEOS:-bikes carphone}; do
-  "$py" experiments/sweep.py --out "experiments/results/rq1-$video-m2.jsonl" --video "$video" \
-    --modes "${MODES:-none,encoder,full}" --betas "${BETAS:-8,32,128,512,2048}" \
-    --set adapt.steps=${STEPS:-1000}
+  out="experiments/results/rq1-$video${SUFFIX--thetaD2}.jsonl"
+  "$py" experiments/sweep.py --out "$out" --video "$video" --modes "${MODES:-encoder,full}" \
+    --betas "${BETAS:-8,32,128,512,2048}"
+  if [[ -n ${EQUAL_STEPS:-} ]]; then
+    "$py" experiments/sweep.py --out "$out" --video "$video" --modes encoder --tag 400steps \
+      --betas "${BETAS:-8,32,128,512,2048}" --set adapt.steps=400
+  fi
+  "$py" experiments/report.py "$out" --anchor encoder
+  "$py" experiments/rq4.py --candidates "$out"
 done
-"$py" experiments/report.py experiments/results/rq1-*-m2.jsonl --anchor encoder
