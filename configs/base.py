@@ -71,6 +71,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.adapt.joint_steps = 200  # full mode: steps of g_a, h_a and δ together after the encoder phase
   c.adapt.lr = 1e-4  # peak Adam learning rate of the encoder (×10 for y, z in 'latents' mode)
   c.adapt.delta_lr = 1e-4  # peak Adam learning rate of δ (0: adapt.lr)
+  c.adapt.joint_encoder_lr = 0.0  # peak rate of g_a, h_a in the joint phase (0: adapt.lr)
   c.adapt.warmup_steps = 50  # linear warm-up of both rates from 0, in each phase
   c.adapt.end_lr_factor = 0.1  # cosine decay to this fraction of the peak rates (1: constant)
   c.adapt.batch_size = 2  # I-frames (or crops) per step

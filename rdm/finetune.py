@@ -140,7 +140,7 @@ def frame_batches(frames: np.ndarray, cfg, seed: int, start: int):
 RESUMABLE_FIELDS = ('steps', 'joint_steps', 'checkpoint_every', 'log_every', 'candidates')
 # Fields the encoder phase does not read: encoder-only runs and full runs share that phase.
 JOINT_FIELDS = ('mode', 'groups', 't', 'alpha', 'sigma_slab', 'model_rate', 'rate_gradient',
-                'quantize_aware', 'delta_lr')
+                'quantize_aware', 'delta_lr', 'joint_encoder_lr')
 
 
 def run_fingerprint(config, phase: str, base_params, frames: np.ndarray) -> dict:
@@ -206,7 +206,8 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
   prior = prior_from_config(cfg)
   # The warm-up matters: Adam's first steps move every weight of θ_D by about the full rate
   # whatever its gradient, which costs a converged model more than early finetuning gains.
-  tx = step_lib.make_optimizer({'encoder': cfg.lr, 'delta': cfg.delta_lr or cfg.lr},
+  encoder_lr = (cfg.joint_encoder_lr or cfg.lr) if phase == 'joint' else cfg.lr
+  tx = step_lib.make_optimizer({'encoder': encoder_lr, 'delta': cfg.delta_lr or cfg.lr},
                                cfg.warmup_steps, steps, cfg.end_lr_factor)
   state = step_lib.create_train_state(initial, tx)
   if previous_opt_state is not None:

@@ -188,6 +188,23 @@ def test_a_workdir_resumes_only_the_run_it_was_made_for(use_tiny_models, bikes_f
       pipeline.encode_video(config, video, tmp_path)
 
 
+def test_the_joint_phase_trains_the_encoder_at_its_own_rate(use_tiny_models, bikes_frames,
+                                                            tmp_path):
+  frames = bikes_frames[:2, :64, :64]
+  theta = zoo.load_global_model('tiny-a')
+
+  def encoder_change(name, **adapt):
+    """max |Δ| of g_a over the joint phase."""
+    config = tiny_config('full', steps=1, joint_steps=2, **MOVING, **adapt)
+    candidates = finetune.adapt(config, theta.arch, theta.params, frames, tmp_path / name).candidates
+    start, end = (c.params['g_a'] for c in candidates if c.label in ('encoder@1', 'joint@2'))
+    return max(float(np.max(np.abs(a - b))) for a, b in zip(
+        jax.tree_util.tree_leaves(start), jax.tree_util.tree_leaves(end)))
+
+  assert encoder_change('default') > 1e-5  # adapt.lr = 3e-3
+  assert encoder_change('held', joint_encoder_lr=1e-12) < 1e-9
+
+
 def test_encoder_only_and_full_runs_share_the_encoder_phase(use_tiny_models, bikes_frames,
                                                            tmp_path):
   frames = bikes_frames[:2, :96, :128]
