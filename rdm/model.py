@@ -157,6 +157,12 @@ def init_params(arch: Architecture, rng: jax.Array) -> Params:
   return {g: m.init(keys[g], inputs[g])['params'] for g, m in arch.modules.items()}
 
 
+def param_shapes(arch: Architecture) -> Params:
+  """The shapes and dtypes of θ (no initialisation run: what a parameter file is checked
+  against)."""
+  return jax.eval_shape(functools.partial(init_params, arch), jax.random.PRNGKey(0))
+
+
 def pad_to_multiple(x: jax.Array, multiple: int = PAD_MULTIPLE) -> jax.Array:
   """Edge-pads H and W of [B, H, W, C] up to a multiple (cropped again after decoding)."""
   h, w = x.shape[1:3]

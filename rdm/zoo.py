@@ -78,9 +78,8 @@ def load_global_model(name: str) -> GlobalModel:
   path = MODELS_DIR / name / 'params.msgpack'
   if not path.is_file():
     raise ModelError(f'{name}: {path} is missing')
-  template = model.init_params(arch, jax.random.PRNGKey(0))
   try:
-    params = flax.serialization.from_bytes(template, path.read_bytes())
+    params = params_from_state(flax.serialization.msgpack_restore(path.read_bytes()), arch)
   except Exception as e:  # msgpack raises several unrelated types on corrupt input
     raise ModelError(f'{name}: {path} is not a valid parameter file ({e})') from e
   digest = params_hash(params)
@@ -112,12 +111,23 @@ def find_by_hash(digest: str) -> str:
                    'another θ_D')
 
 
+def params_from_state(state: dict, arch: model.Architecture) -> Any:
+  """θ of arch from a restored nested dict: a missing or extra leaf, or one of another shape
+  (a file of another N or M), is an error."""
+  shapes = model.param_shapes(arch)
+  params = flax.serialization.from_state_dict(shapes, state)
+  for (path, expected), leaf in zip(jax.tree_util.tree_flatten_with_path(shapes)[0],
+                                    jax.tree_util.tree_leaves(params)):
+    if np.shape(leaf) != expected.shape:
+      raise ValueError(f'{jax.tree_util.keystr(path)} has shape {np.shape(leaf)}, {arch} '
+                       f'has {expected.shape}')
+  return params
+
+
 def read_params_file(path: pathlib.Path, arch: model.Architecture) -> Any:
   """θ from a flax msgpack file of any float dtype (a device run returns bfloat16), as float32."""
-  template = model.init_params(arch, jax.random.PRNGKey(0))
   try:
-    stored = flax.serialization.msgpack_restore(path.read_bytes())
-    params = flax.serialization.from_state_dict(template, stored)
+    params = params_from_state(flax.serialization.msgpack_restore(path.read_bytes()), arch)
   except Exception as e:  # msgpack raises several unrelated types on corrupt input
     raise ModelError(f'{path} is not a parameter file of {arch} ({e})') from e
   return jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), params)
@@ -133,10 +143,12 @@ def load_params(source: str, arch: model.Architecture) -> Any:
     mgr = checkpoint.manager(path / 'checkpoints')
     if mgr.latest_step() is None:
       raise ModelError(f'{source}: no checkpoint to start from')
-    # Untyped restore gives the saved nested dict; from_state_dict checks it against arch.
+    # Untyped restore gives the saved nested dict; params_from_state checks it against arch.
     saved = mgr.restore(mgr.latest_step())
-    template = model.init_params(arch, jax.random.PRNGKey(0))
-    return flax.serialization.from_state_dict(template, saved['params'])
+    try:
+      return params_from_state(saved['params'], arch)
+    except ValueError as e:
+      raise ModelError(f'{source}: its checkpoint is not of {arch} ({e})') from e
   loaded = load_global_model(source)
   if loaded.arch != arch:
     raise ModelError(f'{source} is {loaded.arch}, the config asks for {arch}')

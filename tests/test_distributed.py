@@ -40,16 +40,20 @@ def train_losses(workdir) -> list:
 
 
 def test_two_processes_reach_the_loss_and_parameters_of_one_process(tmp_path, photo_dirs):
+  """The two processes stop at step 2 and resume: the second sitting finds its executables in
+  the suite's persistent compilation cache (executables with gloo collectives read back from it
+  abort in gloo, so a multi-process job must compile afresh)."""
   steps = 4
   one, two = tmp_path / 'one', tmp_path / 'two'
   single = run_python(tiny_train_args(one, photo_dirs, steps))
   assert single.returncode == 0, single.stderr[-3000:]
-  for code, stderr in run_processes(2, tiny_train_args(two, photo_dirs, steps)):
-    assert code == 0, stderr[-3000:]
-  # Each process logs to its own file in the workdir: both really joined a 2-process job.
+  for sitting in ('--config.train.stop_at=2', '--config.train.stop_at=0'):
+    for code, stderr in run_processes(2, tiny_train_args(two, photo_dirs, steps, (sitting,))):
+      assert code == 0, stderr[-3000:]
+  # Each process logs to its own file in the workdir: both really joined a 2-process job, twice.
   joined = sorted(log.read_text().split(' of 2, devices')[0].split('process ')[-1]
                   for log in two.glob('rdm.*.log.INFO.*') if ' of 2, devices' in log.read_text())
-  assert joined == ['0', '1']
+  assert joined == ['0', '0', '1', '1']
   np.testing.assert_allclose(train_losses(two), train_losses(one), rtol=1e-5)
   arch = model.Architecture(8, 8)
   for a, b in zip(jax.tree_util.tree_leaves(zoo.load_params(str(one), arch)),
@@ -64,16 +68,27 @@ def test_a_bad_process_id_is_rejected(tmp_path, photo_dirs):
   assert 'process_id must be in [0, 2)' in result.stderr
 
 
-def test_the_adaptation_job_writes_the_same_rdm_from_two_processes(use_tiny_models, tmp_path):
+def test_the_adaptation_job_writes_the_same_rdm_on_one_device_two_devices_and_two_processes(
+    use_tiny_models, tmp_path):
+  """A batch of 3 on 2 devices is padded with a weight-0 example: the steps, the candidates'
+  coded L, δ̂ and the stream must still be exactly those of one device, whether the two devices
+  are in one process or in two."""
   args = ['-m', 'rdm.main', '--config=configs/xiph_beta.py', '--config.model.N=8',
           '--config.model.M=8', '--config.global_model=tiny-a', '--config.data.video=carphone',
           '--config.data.max_frames=2', '--config.adapt.steps=3', '--config.adapt.joint_steps=6',
           '--config.adapt.batch_size=3',
           '--config.adapt.crop=64', '--config.adapt.lr=3e-3', '--config.adapt.delta_lr=3e-2',
           '--config.adapt.t=0.01', '--config.adapt.warmup_steps=0']
-  single = run_python([*args, f'--workdir={tmp_path / "one"}'])
-  assert single.returncode == 0, single.stderr[-3000:]
-  for code, stderr in run_processes(2, [*args, f'--workdir={tmp_path / "two"}']):
+  one, devices, processes = tmp_path / 'one', tmp_path / 'devices', tmp_path / 'processes'
+  for workdir, count in ((one, 1), (devices, 2)):
+    result = run_python([*args, f'--workdir={workdir}'], env={
+        'XLA_FLAGS': f'--xla_force_host_platform_device_count={count}'})
+    assert result.returncode == 0, result.stderr[-3000:]
+  for code, stderr in run_processes(2, [*args, f'--workdir={processes}']):
     assert code == 0, stderr[-3000:]
-  (a,), (b,) = (tmp_path / 'one').glob('*.rdm'), (tmp_path / 'two').glob('*.rdm')
-  assert a.read_bytes() == b.read_bytes()
+  assert 'CpuDevice(id=1)]' in next(devices.glob('rdm.*.log.INFO.*')).read_text()
+  (results,) = one.glob('results-*.json')
+  rows = json.loads(results.read_text())['rows']
+  assert next(v for k, v in rows.items() if k.startswith('full'))['bpp_update'] > 0
+  (a,), (b,), (c,) = (w.glob('*.rdm') for w in (one, devices, processes))
+  assert a.read_bytes() == b.read_bytes() == c.read_bytes()

@@ -1,11 +1,12 @@
 """Claims about the mean-scale hyperprior as pure functions."""
+import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import special
 
-from rdm import entropy_models, losses, model, quantization
+from rdm import entropy_models, losses, model, quantization, zoo
 
 
 def test_shapes_and_parameter_count_of_the_default_model():
@@ -71,3 +72,24 @@ def test_any_frame_size_is_padded_and_cropped_back(tiny_arch):
   for h, w in [(1, 1), (65, 33), (144, 176)]:
     fwd = model.forward(tiny_arch, params, jnp.zeros((1, h, w, 3)), None, 'round', 'round')
     assert fwd.x_hat.shape == (1, h, w, 3)
+
+
+def test_a_parameter_file_of_another_size_a_corrupt_one_and_a_replaced_one_are_refused(
+    tmp_path, monkeypatch):
+  monkeypatch.setattr(zoo, 'MODELS_DIR', tmp_path)
+  small, other = model.Architecture(8, 8), model.Architecture(8, 16)
+  params = model.init_params(small, jax.random.PRNGKey(0))
+  zoo.save_global_model('small', params, {'config': {'model': {'N': 8, 'M': 8}}})
+  loaded = zoo.load_global_model('small').params
+  assert all(np.array_equal(a, b) for a, b in
+             zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(loaded)))
+  file = tmp_path / 'small' / 'params.msgpack'
+  with pytest.raises(zoo.ModelError, match=r"\['g_a'\]\['Conv_3'\]\['bias'\] has shape \(8,\)"):
+    zoo.load_params(str(file), other)
+  file.write_bytes(file.read_bytes()[:100])
+  with pytest.raises(zoo.ModelError, match='small: .* is not a valid parameter file'):
+    zoo.load_global_model('small')
+  replaced = jax.tree_util.tree_map(lambda x: x + 1, params)
+  file.write_bytes(flax.serialization.to_bytes(replaced))
+  with pytest.raises(zoo.ModelError, match='does not match the manifest'):
+    zoo.load_global_model('small')
