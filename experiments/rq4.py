@@ -30,21 +30,15 @@ def load(path: pathlib.Path) -> list:
   return [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
 
 
-def mse(psnr: float) -> float:
-  return 255.0 ** 2 / 10 ** (psnr / 10)
-
-
 def gains(records: list, axis: str) -> list:
-  """Per (β, axis value): full − encoder in PSNR, bpp and the RD loss."""
+  """Per (β, axis value): full − encoder in PSNR, bpp and the coded L_RDM each record carries."""
   by = {(r['beta'], r[axis], r['mode']): r for r in records if r['axis'] == axis}
   out = []
   for (beta, value, mode), f in sorted(by.items()):
     e = by.get((beta, value, 'encoder'))
     if mode == 'full' and e:
       out.append({'beta': beta, axis: value, 'd_psnr': f['psnr'] - e['psnr'],
-                  'd_bpp': f['bpp_total'] - e['bpp_total'],
-                  'd_loss': mse(f['psnr']) - mse(e['psnr']) + beta * (f['bpp_total'] -
-                                                                       e['bpp_total'])})
+                  'd_bpp': f['bpp_total'] - e['bpp_total'], 'd_loss': f['loss'] - e['loss']})
   return out
 
 

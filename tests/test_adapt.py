@@ -327,7 +327,7 @@ def test_a_killed_finetuning_run_resumes_and_writes_the_uninterrupted_runs_strea
   import subprocess
   import sys
   import time
-  steps = 200
+  steps = 60
   killed, clean = tmp_path / 'killed', tmp_path / 'clean'
   proc = subprocess.Popen([sys.executable, *tiny_job_args(killed, steps)], cwd=ROOT,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
