@@ -99,10 +99,9 @@ def rate_surrogate(prior, delta, delta_used, rate_gradient: str, key):
     return model_prior.update_bits(prior, delta_used)
   if rate_gradient == 'density':
     return model_prior.density_bits(prior, delta)
-  keys = jax.random.split(key, len(delta))
-  noisy = {n: d + prior.t * jax.random.uniform(k, d.shape, d.dtype, -0.5, 0.5)
-           for k, (n, d) in zip(keys, sorted(delta.items()))}
-  return model_prior.update_bits(prior, noisy)
+  d = model_prior.all_entries(delta)
+  return model_prior.update_bits(prior, d + prior.t * jax.random.uniform(key, d.shape, d.dtype,
+                                                                         -0.5, 0.5))
 
 
 def model_bits(prior, groups: str, delta, delta_used, rate_gradient: str, key):

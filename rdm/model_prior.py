@@ -63,10 +63,15 @@ def bin_mass(prior: SpikeSlab, delta_hat: jax.Array) -> jax.Array:
   return jnp.maximum((slab + prior.alpha * spike) / (1 + prior.alpha), MASS_BOUND)
 
 
+def all_entries(tree) -> jax.Array:
+  """Every leaf's entries in one vector: the prior's terms are then one expression, not one per
+  leaf (per leaf, XLA compiled 31 copies of ndtr's erf polynomials: 10× the compile time)."""
+  return jnp.concatenate([jnp.ravel(leaf) for leaf in jax.tree_util.tree_leaves(tree)])
+
+
 def update_bits(prior: SpikeSlab, delta_hat) -> jax.Array:
   """M before normalisation: −Σ log2 P(δ̂) over every leaf of a pytree of quantized updates."""
-  leaves = jax.tree_util.tree_leaves(delta_hat)
-  return sum(-jnp.sum(jnp.log2(bin_mass(prior, leaf))) for leaf in leaves)
+  return -jnp.sum(jnp.log2(bin_mass(prior, all_entries(delta_hat))))
 
 
 def density_bits(prior: SpikeSlab, delta) -> jax.Array:
@@ -75,13 +80,11 @@ def density_bits(prior: SpikeSlab, delta) -> jax.Array:
   straight-through gradient at δ̂ = 0 is exactly 0), so unneeded entries stay at 0."""
   def log_pdf(d, sigma):
     return -0.5 * jnp.square(d / sigma) - jnp.log(sigma * jnp.sqrt(2 * jnp.pi))
-  total = 0.0
-  for d in jax.tree_util.tree_leaves(delta):
-    log_p = jnp.logaddexp(log_pdf(d, prior.sigma_slab),
-                          jnp.log(prior.alpha) + log_pdf(d, prior.sigma_spike)) - jnp.log1p(
-                              prior.alpha)
-    total += -jnp.sum(log_p + jnp.log(prior.t)) / jnp.log(2.0)
-  return total
+  d = all_entries(delta)
+  log_p = jnp.logaddexp(log_pdf(d, prior.sigma_slab),
+                        jnp.log(prior.alpha) + log_pdf(d, prior.sigma_spike)) - jnp.log1p(
+                            prior.alpha)
+  return -jnp.sum(log_p + jnp.log(prior.t)) / jnp.log(2.0)
 
 
 def bin_pmf(prior: SpikeSlab) -> np.ndarray:
