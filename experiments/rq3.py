@@ -20,15 +20,35 @@ from configs import base
 from rdm import container, data, model_update, pipeline, stream
 
 
+def coded_entry_bits(update: model_update.ModelUpdate, k: np.ndarray) -> float:
+  """What the range code spends on the entries k under the update's table (escapes included)."""
+  if not k.size:
+    return 0.0
+  alone = model_update.ModelUpdate(update.prior, update.groups, ('',), (k.reshape(-1),))
+  return alone.ideal_bits() - model_update.fixed_bits(update.groups, 1)
+
+
+def channel_flag_bits(update: model_update.ModelUpdate, k: np.ndarray) -> float:
+  """A leaf's bits if an opened kernel also carried one flag per output channel (last axis) and
+  only its opened channels were coded: what finer signalling would save (not the format)."""
+  if not k.any():
+    return 1.0
+  if k.ndim < 2:
+    return 1.0 + coded_entry_bits(update, k)
+  channels = k.reshape(-1, k.shape[-1])
+  opened = channels.any(axis=0)
+  return 1.0 + channels.shape[1] + coded_entry_bits(update, channels[:, opened])
+
+
 def group_stats(update: model_update.ModelUpdate) -> list[dict]:
-  """Per leaf of δ̂: size, fraction changed, what its part of the section costs, mean |δ̂|."""
+  """Per leaf of δ̂: size, fraction changed, what its part of the section costs (one flag per
+  leaf, as coded; and with per-channel flags), mean |δ̂|."""
   rows = []
   for name, k, changed in zip(update.names, update.k, update.changed()):
     # an unchanged leaf is not coded at all, only flagged
-    alone = model_update.ModelUpdate(update.prior, update.groups, (name,), (k,))
-    coded = alone.ideal_bits() - model_update.fixed_bits(update.groups, 1) if changed else 0.0
     rows.append({'group': name, 'params': int(k.size), 'nonzero': float(np.mean(k != 0)),
-                 'bits': 1 + coded,
+                 'bits': 1 + (coded_entry_bits(update, k) if changed else 0.0),
+                 'bits_channel_flags': channel_flag_bits(update, k),
                  'mean_abs_delta': float(np.mean(np.abs(k))) * update.prior.t})
   return rows
 
@@ -56,10 +76,13 @@ def main():
     return
   rows = group_stats(stream.unpack_update(payload, theta_d.params))
   pixels = int(np.prod(frames.shape[:3]))
-  print(f'{"group":<40}{"params":>9}{"nonzero":>9}{"bits":>10}{"mean|δ̂|":>11}')
+  print(f'{"group":<40}{"params":>9}{"nonzero":>9}{"bits":>10}{"chan.flags":>11}{"mean|δ̂|":>11}')
   for r in rows:
     print(f'{r["group"]:<40}{r["params"]:>9}{r["nonzero"]:>9.4f}{r["bits"]:>10.0f}'
-          f'{r["mean_abs_delta"]:>11.2e}')
+          f'{r["bits_channel_flags"]:>11.0f}{r["mean_abs_delta"]:>11.2e}')
+  leaf_bits, channel_bits = (sum(r[k] for r in rows) for k in ('bits', 'bits_channel_flags'))
+  print(f'leaves: {leaf_bits:.0f} bits with a flag per leaf, {channel_bits:.0f} with flags per '
+        f'output channel ({100 * (channel_bits / leaf_bits - 1):+.1f} %)')
   split = {k: 8 * v for k, v in result.encoded.sizes.items()}
   total = sum(split.values())
   print('bits: ' + ', '.join(f'{k} {v} ({100 * v / total:.1f}%)' for k, v in split.items()) +

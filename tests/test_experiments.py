@@ -1,6 +1,9 @@
 """The scripts that make WORKSPACE.md's numbers run end to end on a tiny point."""
 import json
 
+import numpy as np
+import pytest
+
 from conftest import run_python
 
 
@@ -48,6 +51,7 @@ def test_rq3_splits_the_written_stream_by_parameter_group(use_tiny_models, tmp_p
   assert any(r['nonzero'] > 0 for r in rows)  # the rates move δ̂ across a bin edge
   # Unchanged leaves cost their flag alone; changed ones their flag and their symbols.
   assert all((r['bits'] == 1) == (r['nonzero'] == 0) for r in rows)
+  assert all(r['bits_channel_flags'] == 1 for r in rows if r['nonzero'] == 0)
   assert report['bits_split']['update'] > 0
   assert report['pixels'] == 2 * 144 * 176
 
@@ -84,3 +88,22 @@ def test_anchors_code_the_iframes_and_skip_done_points(tmp_path):
   again = run_python(args)
   assert again.returncode == 0 and again.stdout == ''
   assert len(out.read_text().splitlines()) == len(records)
+
+
+def test_channel_flags_code_only_the_opened_output_channels():
+  from experiments import rq3
+  from rdm import model_prior, model_update
+  prior = model_prior.SpikeSlab(0.005, 1000.0, 0.05)
+  kernel = np.zeros((5, 5, 8, 4), np.int32)
+  kernel[2, 3, 1, 2] = 3
+  update = model_update.ModelUpdate(prior, 'g_s', ('g_s/k',), (kernel,))
+  one_channel = kernel[..., 2:3]
+  assert rq3.channel_flag_bits(update, kernel) == pytest.approx(
+      1 + 4 + rq3.coded_entry_bits(update, one_channel))
+  # the 3 closed channels' 600 zeros no longer pay the table's price of a zero
+  saved = rq3.coded_entry_bits(update, kernel) - rq3.coded_entry_bits(update, one_channel)
+  assert saved == pytest.approx(600 * model_update.symbol_bits(prior)[0][prior.half_width])
+  bias = np.array([0, 0, -1], np.int32)
+  assert rq3.channel_flag_bits(update, bias) == pytest.approx(1 + rq3.coded_entry_bits(update,
+                                                                                        bias))
+  assert rq3.channel_flag_bits(update, np.zeros((3, 3), np.int32)) == 1
