@@ -17,39 +17,31 @@ import tempfile
 import numpy as np
 
 from configs import base
-from rdm import container, data, model_update, pipeline, stream
+from rdm import container, data, model_prior, model_update, pipeline, stream
 
 
-def coded_entry_bits(update: model_update.ModelUpdate, k: np.ndarray) -> float:
-  """What the range code spends on the entries k under the update's table (escapes included)."""
-  if not k.size:
-    return 0.0
-  alone = model_update.ModelUpdate(update.prior, update.groups, ('',), (k.reshape(-1),))
-  return alone.ideal_bits() - model_update.fixed_bits(update.groups, 1)
-
-
-def channel_flag_bits(update: model_update.ModelUpdate, k: np.ndarray) -> float:
+def channel_flag_bits(prior: model_prior.SpikeSlab, k: np.ndarray) -> float:
   """A leaf's bits if an opened kernel also carried one flag per output channel (last axis) and
   only its opened channels were coded: what finer signalling would save (not the format)."""
   if not k.any():
     return 1.0
   if k.ndim < 2:
-    return 1.0 + coded_entry_bits(update, k)
+    return 1.0 + model_update.ideal_symbol_bits(prior, k)
   channels = k.reshape(-1, k.shape[-1])
   opened = channels.any(axis=0)
-  return 1.0 + channels.shape[1] + coded_entry_bits(update, channels[:, opened])
+  return 1.0 + channels.shape[1] + model_update.ideal_symbol_bits(prior, channels[:, opened])
 
 
 def group_stats(update: model_update.ModelUpdate) -> list[dict]:
   """Per leaf of δ̂: size, fraction changed, what its part of the section costs (one flag per
   leaf, as coded; and with per-channel flags), mean |δ̂|."""
-  rows = []
+  rows, prior = [], update.prior
   for name, k, changed in zip(update.names, update.k, update.changed()):
     # an unchanged leaf is not coded at all, only flagged
     rows.append({'group': name, 'params': int(k.size), 'nonzero': float(np.mean(k != 0)),
-                 'bits': 1 + (coded_entry_bits(update, k) if changed else 0.0),
-                 'bits_channel_flags': channel_flag_bits(update, k),
-                 'mean_abs_delta': float(np.mean(np.abs(k))) * update.prior.t})
+                 'bits': 1 + (model_update.ideal_symbol_bits(prior, k) if changed else 0.0),
+                 'bits_channel_flags': channel_flag_bits(prior, k),
+                 'mean_abs_delta': float(np.mean(np.abs(k))) * prior.t})
   return rows
 
 

@@ -97,6 +97,15 @@ def symbol_bits(prior: model_prior.SpikeSlab) -> tuple[np.ndarray, float]:
   return bits[:-1], float(bits[-1])
 
 
+def ideal_symbol_bits(prior: model_prior.SpikeSlab, k: np.ndarray) -> float:
+  """What the range code and its escape block spend on the integers k (no head, flags or
+  framing)."""
+  k = np.asarray(k).reshape(-1)
+  escaped = np.abs(k) > prior.half_width
+  return (entropy_tables.ideal_bits(k, np.zeros_like(k), update_table(prior))
+          + 8.0 * entropy_tables.varint_bytes(k[escaped]).sum())
+
+
 def coded_bits(prior: model_prior.SpikeSlab, groups: str, delta_hat: dict) -> jax.Array:
   """The bits ModelUpdate.to_bytes writes for δ̂ (a dict of multiples of t), in JAX: flags,
   the table's quantized probabilities (its floor included), escapes and framing. No gradient:
@@ -157,12 +166,8 @@ class ModelUpdate:
     """The bits to_bytes writes, to within the range coder's flush (0 for δ̂ = 0)."""
     if self.is_zero:
       return 0.0
-    k = self.coded_integers()
-    table = update_table(self.prior)
-    escaped = np.abs(k) > self.prior.half_width
     return (fixed_bits(self.groups, len(self.names))
-            + entropy_tables.ideal_bits(k, np.zeros_like(k), table)
-            + 8.0 * entropy_tables.varint_bytes(k[escaped]).sum())
+            + ideal_symbol_bits(self.prior, self.coded_integers()))
 
   def to_bytes(self) -> bytes:
     """The UPDATE section payload; b'' when δ̂ = 0 (the receiver then uses θ_D as is)."""

@@ -96,14 +96,12 @@ def test_channel_flags_code_only_the_opened_output_channels():
   prior = model_prior.SpikeSlab(0.005, 1000.0, 0.05)
   kernel = np.zeros((5, 5, 8, 4), np.int32)
   kernel[2, 3, 1, 2] = 3
-  update = model_update.ModelUpdate(prior, 'g_s', ('g_s/k',), (kernel,))
   one_channel = kernel[..., 2:3]
-  assert rq3.channel_flag_bits(update, kernel) == pytest.approx(
-      1 + 4 + rq3.coded_entry_bits(update, one_channel))
+  symbol_bits = lambda k: model_update.ideal_symbol_bits(prior, k)
+  assert rq3.channel_flag_bits(prior, kernel) == pytest.approx(1 + 4 + symbol_bits(one_channel))
   # the 3 closed channels' 600 zeros no longer pay the table's price of a zero
-  saved = rq3.coded_entry_bits(update, kernel) - rq3.coded_entry_bits(update, one_channel)
+  saved = symbol_bits(kernel) - symbol_bits(one_channel)
   assert saved == pytest.approx(600 * model_update.symbol_bits(prior)[0][prior.half_width])
   bias = np.array([0, 0, -1], np.int32)
-  assert rq3.channel_flag_bits(update, bias) == pytest.approx(1 + rq3.coded_entry_bits(update,
-                                                                                        bias))
-  assert rq3.channel_flag_bits(update, np.zeros((3, 3), np.int32)) == 1
+  assert rq3.channel_flag_bits(prior, bias) == pytest.approx(1 + symbol_bits(bias))
+  assert rq3.channel_flag_bits(prior, np.zeros((3, 3), np.int32)) == 1
