@@ -6,18 +6,24 @@
 Finetunes in full mode (current defaults; --workdir: resumes, or reuses, a finished run such as a
 sweep point's), codes the stream, and reports for every leaf group of δ̂ (each layer of
 g_s and h_s, the z prior; kernels, biases and GDN parameters apart): parameters, fraction
-non-zero, coded bits (flag + spike-and-slab table), mean |δ̂|; then header / update / z / y bits.
-Writes --out (default experiments/results/rq3-<video>-b<beta>.json).
+non-zero, coded bits (flag + spike-and-slab table), mean |δ̂|, and what the leaf's δ̂ is worth:
+the rise in L_RDM when it alone is reset to θ_D, with the written encoder (it co-adapted with δ̂,
+so this is the leaf's marginal value at the written point, not its value alone); then header /
+update / z / y bits. Writes --out (default experiments/results/rq3-<video>-b<beta>.json).
 """
 import argparse
+import dataclasses
+import functools
 import json
 import pathlib
 import tempfile
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from configs import base
-from rdm import container, data, model_prior, model_update, pipeline, stream
+from rdm import container, data, finetune, model, model_prior, model_update, pipeline, stream
 
 
 def channel_flag_bits(prior: model_prior.SpikeSlab, k: np.ndarray) -> float:
@@ -30,6 +36,44 @@ def channel_flag_bits(prior: model_prior.SpikeSlab, k: np.ndarray) -> float:
   channels = k.reshape(-1, k.shape[-1])
   opened = channels.any(axis=0)
   return 1.0 + channels.shape[1] + model_update.ideal_symbol_bits(prior, channels[:, opened])
+
+
+def written_train_vars(config, theta_d, workdir: pathlib.Path, label: str):
+  """The finetuned encoder and δ of a joint-phase candidate ('joint@200'), from its checkpoint."""
+  phase, step = label.split('@')
+  template = {'encoder': {g: theta_d.params[g] for g in model.SENDER_GROUPS},
+              'delta': model_update.init_delta(theta_d.params, config.adapt.groups)}
+  [(_, train_vars)] = finetune.load_candidates(workdir / phase, template, [int(step)])
+  return train_vars
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def squared_error_and_bits(arch, params, x):
+  """Σ (x − x̂)² of the 8-bit reconstruction and the estimated latent bits of a batch."""
+  fwd = model.forward(arch, params, x, None, 'round', 'round')
+  return jnp.sum(jnp.square(jnp.clip(jnp.round(fwd.x_hat), 0, 255) - x)), fwd.bits_y + fwd.bits_z
+
+
+def estimated_loss(arch, params, frames: np.ndarray, beta: float, update_bits: float) -> float:
+  """L_RDM = MSE + β·bpp over all frames with rounded latents and the model's estimate of their
+  bits (within 0.4 % of the coded bits on bikes and carphone: WORKSPACE.md)."""
+  squared, bits = 0.0, update_bits
+  for i in range(0, len(frames), 4):
+    batch = squared_error_and_bits(arch, params, jnp.asarray(frames[i:i + 4], jnp.float32))
+    squared, bits = squared + float(batch[0]), bits + float(batch[1])
+  return squared / frames.size + beta * bits / int(np.prod(frames.shape[:3]))
+
+
+def leaf_values(arch, encoder_params, update: model_update.ModelUpdate, frames: np.ndarray,
+                beta: float) -> dict[str, float]:
+  """Per opened leaf: estimated L_RDM without its δ̂ (the update's bits shrinking with it) minus
+  that of the whole update. Positive: the leaf pays for itself."""
+  def loss(k):
+    reduced = dataclasses.replace(update, k=k)
+    return estimated_loss(arch, reduced.apply(encoder_params), frames, beta, reduced.ideal_bits())
+  whole = loss(update.k)
+  return {name: loss(update.k[:i] + (np.zeros_like(k),) + update.k[i + 1:]) - whole
+          for i, (name, k) in enumerate(zip(update.names, update.k)) if k.any()}
 
 
 def group_stats(update: model_update.ModelUpdate) -> list[dict]:
@@ -58,20 +102,30 @@ def main():
   overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
   config = base.adaptation(args.video, 'full', args.beta, args.model, overrides)
   frames = data.read_iframes(args.video, config.data.fps, config.data.max_frames or None)
-  with tempfile.TemporaryDirectory() as work:
-    result = pipeline.encode_video(config, frames, args.workdir or pathlib.Path(work),
-                                   encoder_workdir=args.encoder_workdir)
   theta_d = pipeline.zoo.load_global_model(args.model)
-  payload = container.read(result.encoded.data).update
-  if not payload:
-    print(f'the stream written ({result.summary["label"]}) carries no update: nothing to split')
-    return
-  rows = group_stats(stream.unpack_update(payload, theta_d.params))
+  with tempfile.TemporaryDirectory() as work:
+    workdir = args.workdir or pathlib.Path(work)
+    result = pipeline.encode_video(config, frames, workdir, theta_d,
+                                   encoder_workdir=args.encoder_workdir)
+    payload = container.read(result.encoded.data).update
+    if not payload:
+      print(f'the stream written ({result.summary["label"]}) carries no update: nothing to split')
+      return
+    update = stream.unpack_update(payload, theta_d.params)
+    train_vars = written_train_vars(config, theta_d, workdir, result.summary['label'])
   pixels = int(np.prod(frames.shape[:3]))
-  print(f'{"group":<40}{"params":>9}{"nonzero":>9}{"bits":>10}{"chan.flags":>11}{"mean|δ̂|":>11}')
+  values = leaf_values(theta_d.arch, {**theta_d.params, **train_vars['encoder']}, update, frames,
+                       config.loss.beta)
+  # net_value: what L_RDM rises by without the leaf's δ̂, its bits saved included (> 0: the leaf
+  # pays for itself); price: what its bits add to L_RDM
+  rows = [{**r, 'net_value': values.get(r['group'], 0.0),
+           'price': config.loss.beta * r['bits'] / pixels} for r in group_stats(update)]
+  print(f'{"group":<40}{"params":>9}{"nonzero":>9}{"bits":>10}{"chan.flags":>11}{"mean|δ̂|":>11}'
+        f'{"net":>9}{"price":>8}')
   for r in rows:
     print(f'{r["group"]:<40}{r["params"]:>9}{r["nonzero"]:>9.4f}{r["bits"]:>10.0f}'
-          f'{r["bits_channel_flags"]:>11.0f}{r["mean_abs_delta"]:>11.2e}')
+          f'{r["bits_channel_flags"]:>11.0f}{r["mean_abs_delta"]:>11.2e}{r["net_value"]:>9.3f}'
+          f'{r["price"]:>8.3f}')
   leaf_bits, channel_bits = (sum(r[k] for r in rows) for k in ('bits', 'bits_channel_flags'))
   print(f'leaves: {leaf_bits:.0f} bits with a flag per leaf, {channel_bits:.0f} with flags per '
         f'output channel ({100 * (channel_bits / leaf_bits - 1):+.1f} %)')

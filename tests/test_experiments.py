@@ -54,6 +54,29 @@ def test_rq3_splits_the_written_stream_by_parameter_group(use_tiny_models, tmp_p
   assert all(r['bits_channel_flags'] == 1 for r in rows if r['nonzero'] == 0)
   assert report['bits_split']['update'] > 0
   assert report['pixels'] == 2 * 144 * 176
+  # Only opened leaves are valued; each one's price is its bits in L_RDM's units (β = 64).
+  assert all(r['net_value'] == 0 for r in rows if r['nonzero'] == 0)
+  assert any(r['net_value'] != 0 for r in rows if r['nonzero'] > 0)
+  assert all(r['price'] == pytest.approx(64 * r['bits'] / report['pixels']) for r in rows)
+
+
+def test_a_leaf_that_damages_the_decoder_has_negative_net_value(bikes_frames):
+  from experiments import rq3
+  from rdm import model_prior, model_update, zoo
+  prior = model_prior.SpikeSlab(0.005, 1000.0, 0.05)
+  theta_d = zoo.load_global_model('msh-n64-beta128')
+  params = theta_d.params
+  groups = 'g_s/ConvTranspose_3/kernel'
+  names = model_update.selected_names(params, groups)
+  kernel = np.asarray(params['g_s']['ConvTranspose_3']['kernel'])
+  noise = np.random.default_rng(0).integers(-4, 5, kernel.shape).astype(np.int32)
+  frames = bikes_frames[:1, :64, :64]
+  update = model_update.ModelUpdate(prior, groups, names, (noise,))
+  values = rq3.leaf_values(theta_d.arch, params, update, frames, 64.0)
+  assert list(values) == [groups]
+  # Noise of up to ±0.02 (about the weights' own size) on every weight of the trained last layer:
+  # removing it lowers L by more than the price of its bits alone.
+  assert values[groups] < -64 * update.ideal_bits() / 64 ** 2
 
 
 def test_rq4_measures_both_axes_and_plots_the_gain(use_tiny_models, tmp_path):
