@@ -8,25 +8,31 @@ cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
 [ -d data/photos/train ] || "$py" scripts/gather_photos.py
 base="--config=configs/global.py"
+# Sittings 1–3 ran when configs/global.py downscaled every photo to a 512-pixel short side.
+then="--config.train.short_side=512 --config.train.min_scale=1.0"
 # Sitting 1 ran on 128² crops (batch 8) to step 1400; sitting 2 switched to 256² crops (batch 2)
 # on the same 4000-step schedule and ended at step 3200 for time (why the crops changed:
 # configs/base.py, WORKSPACE.md). Sitting 3 is a new schedule from sitting 2's weights with fresh
 # Adam moments: a peak of 2e-4 diverged there within 400 steps, 1e-4 did not.
-first_cmd="$py -m rdm.main $base --workdir=runs/global-b128 --config.train.steps=4000 \
+first_cmd="$py -m rdm.main $base $then --workdir=runs/global-b128 --config.train.steps=4000 \
 --config.train.crop=128 --config.train.batch_size=8 --config.train.stop_at=1400"
-second_cmd="$py -m rdm.main $base --workdir=runs/global-b128 --config.train.steps=4000 \
+second_cmd="$py -m rdm.main $base $then --workdir=runs/global-b128 --config.train.steps=4000 \
 --config.train.stop_at=3200"
-third_cmd="$py -m rdm.main $base --workdir=runs/global2-b128 --config.train.init_from=runs/global-b128 \
+third_cmd="$py -m rdm.main $base $then --workdir=runs/global2-b128 --config.train.init_from=runs/global-b128 \
 --config.train.steps=7000 --config.train.warmup_steps=100 --config.train.lr=1e-4 \
 --config.train.eval_every=1000 --config.train.checkpoint_every=250"
+fourth_cmd="$py -m rdm.main $base --workdir=runs/global4-b128 --config.train.init_from=runs/global2-b128 \
+--config.train.steps=6000 --config.train.warmup_steps=100 --config.train.lr=1e-4 \
+--config.train.eval_every=2000 --config.train.checkpoint_every=250"
 $first_cmd
 $second_cmd
 $third_cmd
-base_cmd="$first_cmd && $second_cmd && $third_cmd"
-"$py" scripts/export_model.py --workdir runs/global2-b128 --name msh-n64-beta128 --command "$base_cmd"
+$fourth_cmd
+base_cmd="$first_cmd && $second_cmd && $third_cmd && $fourth_cmd"
+"$py" scripts/export_model.py --workdir runs/global4-b128 --name msh-n64-beta128 --command "$base_cmd"
 for beta in ${BETAS:-8 32 512 2048}; do
   cmd="$py -m rdm.main $base --workdir=runs/ladder-b$beta --config.loss.beta=$beta \
---config.train.init_from=runs/global2-b128 --config.train.steps=${LADDER_STEPS:-800} \
+--config.train.init_from=runs/global4-b128 --config.train.steps=${LADDER_STEPS:-800} \
 --config.train.warmup_steps=50 --config.train.lr=1e-4 --config.train.eval_every=0 \
 --config.train.checkpoint_every=250"
   $cmd
