@@ -53,7 +53,8 @@ def classical_curves(video: str) -> dict:
 
 
 def bd_metric(fn, anchor, test) -> float:
-  """A bjontegaard metric, or nan where a curve is not monotone (the interpolation needs it)."""
+  """A bjontegaard metric, or nan where a curve is not monotone (the interpolation needs it) or
+  the curves do not overlap."""
   ra, da = zip(*anchor)
   rt, dt = zip(*test)
   try:
@@ -88,8 +89,8 @@ def main():
       if label != args.anchor and len(pts) >= 2 and len(anchor) >= 2:
         psnr = bd_metric(bd.bd_psnr, anchor, pts)
         rate = bd_metric(bd.bd_rate, anchor, pts)
-        print(f'  {label:<16} BD-PSNR {psnr:+.2f} dB   BD-rate {rate:+.1f} %  (nan: curve not '
-              'monotone)')
+        why = '  (nan: a curve not monotone, or no overlap)' if np.isnan([psnr, rate]).any() else ''
+        print(f'  {label:<16} BD-PSNR {psnr:+.2f} dB   BD-rate {rate:+.1f} %{why}')
     for bpp in args.psnr_at:
       print(f'  PSNR at {bpp:g} bpp: ' + ', '.join(f'{label} {psnr_at(pts, bpp):.2f}'
                                                   for label, pts in c_all.items()))
