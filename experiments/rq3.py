@@ -13,17 +13,14 @@ update / z / y bits. Writes --out (default experiments/results/rq3-<video>-b<bet
 """
 import argparse
 import dataclasses
-import functools
 import json
 import pathlib
 import tempfile
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from configs import base
-from rdm import container, data, finetune, model, model_prior, model_update, pipeline, stream
+from rdm import container, data, finetune, model_prior, model_update, pipeline, stream, train
 
 
 def channel_flag_bits(prior: model_prior.SpikeSlab, k: np.ndarray) -> float:
@@ -41,27 +38,19 @@ def channel_flag_bits(prior: model_prior.SpikeSlab, k: np.ndarray) -> float:
 def written_train_vars(config, theta_d, workdir: pathlib.Path, label: str):
   """The finetuned encoder and δ of a joint-phase candidate ('joint@200'), from its checkpoint."""
   phase, step = label.split('@')
-  template = {'encoder': {g: theta_d.params[g] for g in model.SENDER_GROUPS},
-              'delta': model_update.init_delta(theta_d.params, config.adapt.groups)}
+  template = finetune.joint_vars(theta_d.params, config.adapt.groups)
   [(_, train_vars)] = finetune.load_candidates(workdir / phase, template, [int(step)])
   return train_vars
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def squared_error_and_bits(arch, params, x):
-  """Σ (x − x̂)² of the 8-bit reconstruction and the estimated latent bits of a batch."""
-  fwd = model.forward(arch, params, x, None, 'round', 'round')
-  return jnp.sum(jnp.square(jnp.clip(jnp.round(fwd.x_hat), 0, 255) - x)), fwd.bits_y + fwd.bits_z
-
-
 def estimated_loss(arch, params, frames: np.ndarray, beta: float, update_bits: float) -> float:
-  """L_RDM = MSE + β·bpp over all frames with rounded latents and the model's estimate of their
-  bits (within 0.4 % of the coded bits on bikes and carphone: WORKSPACE.md)."""
-  squared, bits = 0.0, update_bits
-  for i in range(0, len(frames), 4):
-    batch = squared_error_and_bits(arch, params, jnp.asarray(frames[i:i + 4], jnp.float32))
-    squared, bits = squared + float(batch[0]), bits + float(batch[1])
-  return squared / frames.size + beta * bits / int(np.prod(frames.shape[:3]))
+  """L_RDM = MSE + β·bpp over all frames (of one size) with rounded latents and the model's
+  estimate of their bits (within 0.4 % of the coded bits on bikes and carphone: WORKSPACE.md)."""
+  batches = [(len(x), train.evaluate(arch, params, x.astype(np.float32)))
+             for x in np.array_split(frames, -(-len(frames) // 4))]
+  mse = sum(n * m['mse'] for n, m in batches) / len(frames)
+  bpp = sum(n * m['bpp_latent'] for n, m in batches) / len(frames)
+  return mse + beta * (bpp + update_bits / int(np.prod(frames.shape[:3])))
 
 
 def leaf_values(arch, encoder_params, update: model_update.ModelUpdate, frames: np.ndarray,

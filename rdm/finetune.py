@@ -256,6 +256,13 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
   return final, history, load_candidates(workdir, final.params, keep)
 
 
+def joint_vars(base_params, groups: str, encoder=None) -> dict:
+  """The joint phase's train_vars at δ = 0: `encoder` (default θ_D's g_a, h_a) and δ over the
+  leaves the group patterns select."""
+  encoder = encoder or {g: base_params[g] for g in model.SENDER_GROUPS}
+  return {'encoder': encoder, 'delta': model_update.init_delta(base_params, groups)}
+
+
 def as_candidate(label: str, base_params, train_vars, prior, groups: str) -> Candidate:
   """θ to code with and the update to send, from a phase's train_vars; δ̂ is rebuilt from its
   integers exactly as the receiver will."""
@@ -320,8 +327,7 @@ def adapt(config, arch, base_params, frames: np.ndarray, workdir: pathlib.Path,
                                                 encoder_dir, {'encoder': encoder}, cfg.steps)
   candidates = [as_candidate(f'encoder@{s}', base_params, v, prior, cfg.groups) for s, v in kept]
   if cfg.mode == 'full' and cfg.joint_steps:
-    initial = {'encoder': encoder_state.params['encoder'],
-               'delta': model_update.init_delta(base_params, cfg.groups)}
+    initial = joint_vars(base_params, cfg.groups, encoder_state.params['encoder'])
     _, joint_history, kept = finetune_phase(config, 'joint', arch, base_params, frames,
                                             workdir / 'joint', initial, cfg.joint_steps,
                                             encoder_state.opt_state)

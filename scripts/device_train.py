@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import base
-from rdm import data, finetune, model, model_update, train, zoo
+from rdm import data, finetune, model, train, zoo
 
 RESERVE_S = 60  # evaluation, export and the unknown: what the schedule leaves unused
 RESERVE_SHARE = 0.4  # of a short budget (the CPU dry run, whose speed probe may see another
@@ -88,8 +88,7 @@ def finetune_speed(config, params, photos: pathlib.Path, probe_steps: int) -> fl
   frames = np.stack([np.roll(image, 16 * i, axis=1)[:h, :w] for i in range(4)])
   with config.unlocked():
     config.adapt.update(log_every=max(1, probe_steps // 4), checkpoint_every=10 ** 9)
-  initial = {'encoder': {g: params[g] for g in model.SENDER_GROUPS},
-             'delta': model_update.init_delta(params, config.adapt.groups)}
+  initial = finetune.joint_vars(params, config.adapt.groups)
   with tempfile.TemporaryDirectory() as workdir:
     _, history, _ = finetune.finetune_phase(config, 'joint', arch, params, frames,
                                             pathlib.Path(workdir), initial, probe_steps)
