@@ -1,5 +1,6 @@
 """Global training of θ_D on photos: L_RD = D + β·R (Ballé et al. 2018; Minnen et al. 2018)."""
 import functools
+import json
 import pathlib
 import time
 from typing import Any
@@ -60,6 +61,39 @@ def initial_params(config, arch) -> Any:
   return model.init_params(arch, jax.random.PRNGKey(config.seed))
 
 
+START_RECORD = 'start.json'
+
+
+def steps_behind(source: str) -> int | None:
+  """Optimizer steps from scratch to the weights `source` names now (None: not recorded): a
+  training workdir's latest checkpoint plus what its start record says lay behind it; a shipped
+  model's steps_total; a device run's params file, the steps_total of the state.json beside it."""
+  if not source:
+    return 0
+  path = pathlib.Path(source)
+  if (path / 'checkpoints').is_dir():
+    before = start_record(path)['steps_before']
+    saved = [int(p.name) for p in (path / 'checkpoints').iterdir() if p.name.isdigit()]
+    return None if before is None else max(saved, default=0) + before
+  if path.suffix == '.msgpack':
+    state = path.with_name('state.json')
+    return json.loads(state.read_text())['steps_total'] if state.is_file() else None
+  m = zoo.manifest(source)
+  return m.get('steps_total', m.get('steps'))
+
+
+def start_record(workdir: pathlib.Path) -> dict:
+  """Where a run started, written when it started: the source may since have trained on or been
+  replaced under the same name, so it is never looked up again."""
+  path = workdir / START_RECORD
+  if path.is_file():
+    return json.loads(path.read_text())
+  init_from = json.loads((workdir / 'config.json').read_text())['train']['init_from']
+  if init_from:  # a run from before starts were recorded: what lay behind it is unknown
+    return {'init_from': init_from, 'sha256': None, 'steps_before': None}
+  return {'init_from': '', 'sha256': None, 'steps_before': 0}
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Train θ_D on photo crops; resumes from workdir's last checkpoint. Returns final eval."""
   workdir = pathlib.Path(workdir)
@@ -78,6 +112,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if restored is not None:
     state = restored
     logging.info('resumed from step %d', int(state.step))
+  elif primary:
+    data.write_json(workdir / START_RECORD, {
+        'init_from': cfg.init_from, 'sha256': zoo.params_hash(state.params),
+        'steps_before': steps_behind(cfg.init_from)})
   start = int(state.step)
 
   devices = jax.local_device_count()

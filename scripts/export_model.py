@@ -29,17 +29,6 @@ def read_run(workdir: pathlib.Path) -> tuple[dict, list[dict]]:
   return config, [l for l in lines if 'train_loss' in l]
 
 
-def steps_before(init_from: str) -> int:
-  """Optimizer steps behind the weights a run started from (train.init_from), back to scratch."""
-  if not init_from:
-    return 0
-  if pathlib.Path(init_from).is_dir():
-    config, train_lines = read_run(pathlib.Path(init_from))
-    return train_lines[-1]['step'] + steps_before(config['train']['init_from'])
-  manifest = zoo.manifest(init_from)
-  return manifest.get('steps_total', manifest['steps'])
-
-
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--workdir', required=True)
@@ -55,7 +44,8 @@ def main():
       'training_data': 'scripts/gather_photos.py (32 Debian wallpaper photographs), '
                        f'short side {config["train"]["short_side"]}, {config["train"]["crop"]}² crops',
       'steps': train_lines[-1]['step'],  # of this run (train.init_from: where it started)
-      'steps_total': train_lines[-1]['step'] + steps_before(config['train']['init_from']),
+      'steps_total': train.steps_behind(str(workdir)),  # null: a start from before the record
+      'started_from': train.start_record(workdir),
       'wall_s_last_sitting': train_lines[-1]['wall_s'],
       'parameters': model.parameter_count(params),
   }

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_python, tiny_train_args
-from rdm import zoo
+from rdm import train, zoo
 
 
 def test_one_real_training_step_writes_metrics_and_a_checkpoint(tmp_path, photo_dirs):
@@ -60,6 +60,23 @@ def test_killed_run_resumes_from_its_checkpoint_and_ends_where_an_uninterrupted_
   for a, b in zip(jax.tree_util.tree_leaves(final_params(killed)),
                   jax.tree_util.tree_leaves(final_params(clean))):
     np.testing.assert_array_equal(a, b)
+
+
+def test_a_run_counts_the_steps_behind_its_start_as_they_were_when_it_started(tmp_path,
+                                                                             photo_dirs):
+  # The ladder's manifests once said 23,000 steps for 17,000: the export looked its start up again
+  # after the name had been given to a model trained further. Here the source trains on instead.
+  first, second = tmp_path / 'first', tmp_path / 'second'
+  assert run_python(tiny_train_args(first, photo_dirs, 3)).returncode == 0
+  started = zoo.params_hash(final_params(first))
+  result = run_python(tiny_train_args(second, photo_dirs, 2,
+                                      [f'--config.train.init_from={first}']))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert run_python(tiny_train_args(first, photo_dirs, 6)).returncode == 0
+  assert train.steps_behind(str(first)) == 6
+  assert train.start_record(second) == {'init_from': str(first), 'sha256': started,
+                                        'steps_before': 3}
+  assert train.steps_behind(str(second)) == 5
 
 
 def test_loss_falls_during_a_short_run(tmp_path, photo_dirs):
