@@ -83,6 +83,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.adapt.flip = False  # random horizontal flips of crops (the coded frames are never flipped)
   c.adapt.candidates = 4  # evenly spaced checkpoints per phase that are coded and compared
   c.adapt.select = True  # write the candidate of lowest coded L_RDM (False: the last iterate)
+  # With select: also code the best candidate without the leaves of δ̂ whose reset lowers the
+  # estimated L_RDM (rdm/prune.py: what opening a leaf costs is invisible to the rate gradient).
+  c.adapt.prune_leaves = True
   c.adapt.checkpoint_every = 100  # steps between finetuning checkpoints
   c.adapt.log_every = 25  # steps between metric lines
   return c

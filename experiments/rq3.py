@@ -20,7 +20,7 @@ import tempfile
 import numpy as np
 
 from configs import base
-from rdm import container, data, finetune, model_prior, model_update, pipeline, stream, train
+from rdm import container, data, finetune, model_prior, model_update, pipeline, prune, stream
 
 
 def channel_flag_bits(prior: model_prior.SpikeSlab, k: np.ndarray) -> float:
@@ -37,32 +37,10 @@ def channel_flag_bits(prior: model_prior.SpikeSlab, k: np.ndarray) -> float:
 
 def written_train_vars(config, theta_d, workdir: pathlib.Path, label: str):
   """The finetuned encoder and δ of a joint-phase candidate ('joint@200'), from its checkpoint."""
-  phase, step = label.split('@')
+  phase, step = label.removesuffix(prune.SUFFIX).split('@')
   template = finetune.joint_vars(theta_d.params, config.adapt.groups)
   [(_, train_vars)] = finetune.load_candidates(workdir / phase, template, [int(step)])
   return train_vars
-
-
-def estimated_loss(arch, params, frames: np.ndarray, beta: float, update_bits: float) -> float:
-  """L_RDM = MSE + β·bpp over all frames (of one size) with rounded latents and the model's
-  estimate of their bits (within 0.4 % of the coded bits on bikes and carphone: WORKSPACE.md)."""
-  batches = [(len(x), train.evaluate(arch, params, x.astype(np.float32)))
-             for x in np.array_split(frames, -(-len(frames) // 4))]
-  mse = sum(n * m['mse'] for n, m in batches) / len(frames)
-  bpp = sum(n * m['bpp_latent'] for n, m in batches) / len(frames)
-  return mse + beta * (bpp + update_bits / int(np.prod(frames.shape[:3])))
-
-
-def leaf_values(arch, encoder_params, update: model_update.ModelUpdate, frames: np.ndarray,
-                beta: float) -> dict[str, float]:
-  """Per opened leaf: estimated L_RDM without its δ̂ (the update's bits shrinking with it) minus
-  that of the whole update. Positive: the leaf pays for itself."""
-  def loss(k):
-    reduced = dataclasses.replace(update, k=k)
-    return estimated_loss(arch, reduced.apply(encoder_params), frames, beta, reduced.ideal_bits())
-  whole = loss(update.k)
-  return {name: loss(update.k[:i] + (np.zeros_like(k),) + update.k[i + 1:]) - whole
-          for i, (name, k) in enumerate(zip(update.names, update.k)) if k.any()}
 
 
 def group_stats(update: model_update.ModelUpdate) -> list[dict]:
@@ -103,7 +81,7 @@ def main():
     update = stream.unpack_update(payload, theta_d.params)
     train_vars = written_train_vars(config, theta_d, workdir, result.summary['label'])
   pixels = int(np.prod(frames.shape[:3]))
-  values = leaf_values(theta_d.arch, {**theta_d.params, **train_vars['encoder']}, update, frames,
+  values = prune.leaf_values(theta_d.arch, {**theta_d.params, **train_vars['encoder']}, update, frames,
                        config.loss.beta)
   # net_value: what L_RDM rises by without the leaf's δ̂, its bits saved included (> 0: the leaf
   # pays for itself); price: what its bits add to L_RDM

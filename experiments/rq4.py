@@ -21,7 +21,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 from configs import base
-from rdm import data, pipeline, zoo
+from rdm import data, pipeline, prune, zoo
 
 MODES = ('encoder', 'full')
 
@@ -48,7 +48,8 @@ def candidate_curves(records: list) -> dict:
   for r in records:
     if r['mode'] != 'full' or r.get('tag'):
       continue
-    by_label = {c['label']: c['loss'] for c in r['candidates']}
+    by_label = {c['label']: c['loss'] for c in r['candidates']  # training's, not the pruned one
+                if not c['label'].endswith(prune.SUFFIX)}
     encoder_steps = max(int(l.split('@')[1]) for l in by_label if l.startswith('encoder@'))
     out[r['beta']] = sorted(
         (int(l.split('@')[1]) + (encoder_steps if l.startswith('joint@') else 0), loss)

@@ -137,6 +137,8 @@ def frame_batches(frames: np.ndarray, cfg, seed: int, start: int):
 
 # Fields that do not change what a step computes: a run may resume with other values.
 RESUMABLE_FIELDS = ('steps', 'joint_steps', 'checkpoint_every', 'log_every', 'candidates')
+# Fields only the coder reads, after finetuning.
+CODING_FIELDS = ('prune_leaves',)
 # Fields the encoder phase does not read: encoder-only runs and full runs share that phase.
 JOINT_FIELDS = ('mode', 'groups', 't', 'alpha', 'sigma_slab', 'model_rate', 'rate_gradient',
                 'quantize_aware', 'delta_lr', 'joint_encoder_lr')
@@ -145,7 +147,7 @@ JOINT_FIELDS = ('mode', 'groups', 't', 'alpha', 'sigma_slab', 'model_rate', 'rat
 def run_fingerprint(config, phase: str, base_params, frames: np.ndarray) -> dict:
   """What a finetuning phase's checkpoints were made from: θ_D, the I-frames and every setting
   a step depends on (step counts aside, so a finished run can be continued)."""
-  ignored = RESUMABLE_FIELDS + (JOINT_FIELDS if phase == 'encoder' else ())
+  ignored = RESUMABLE_FIELDS + CODING_FIELDS + (JOINT_FIELDS if phase == 'encoder' else ())
   fingerprint = {
       'phase': phase, 'theta_D': zoo.params_hash(base_params),
       'frames': hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest(),

@@ -15,6 +15,7 @@ import numpy as np
 from rdm import baselines
 from rdm import finetune
 from rdm import metrics
+from rdm import prune
 from rdm import stream
 from rdm import zoo
 
@@ -53,19 +54,29 @@ def encode_video(config, frames: np.ndarray, workdir: pathlib.Path,
                  encoder_workdir: pathlib.Path | None = None) -> VideoResult:
   """Adapt config.global_model to the frames as config.adapt says and code them. With
   adapt.select, every candidate of finetuning is coded and the one of lowest coded L_RDM is
-  kept; otherwise the last."""
+  kept (with adapt.prune_leaves, also the best one without the leaves of δ̂ that do not pay for
+  themselves); otherwise the last."""
   theta_d = theta_d or zoo.load_global_model(config.global_model)
   adapted = finetune.adapt(config, theta_d.arch, theta_d.params, frames, workdir,
                            encoder_workdir)
-  chosen = adapted.candidates if config.adapt.select else adapted.candidates[-1:]
-  best, summaries = None, []
-  for candidate in chosen:
+  beta = config.loss.beta
+  coded = []  # (encoded, summary) per candidate, in the order coded
+
+  def code(candidate: finetune.Candidate) -> None:
     encoded = stream.encode_frames(theta_d, frames, candidate.params, candidate.update,
                                    adapted.latents)
-    summaries.append({'label': candidate.label, **summarize(frames, encoded, config.loss.beta)})
-    if best is None or summaries[-1]['loss'] < best[1]['loss']:
-      best = encoded, summaries[-1]
-  return VideoResult(best[0], best[1], summaries, adapted.history)
+    coded.append((encoded, {'label': candidate.label, **summarize(frames, encoded, beta)}))
+
+  chosen = adapted.candidates if config.adapt.select else adapted.candidates[-1:]
+  for candidate in chosen:
+    code(candidate)
+  best = min(range(len(coded)), key=lambda i: coded[i][1]['loss'])
+  if config.adapt.select and config.adapt.prune_leaves and chosen[best].update is not None:
+    pruned = prune.without_unpaid_leaves(theta_d.arch, theta_d.params, chosen[best], frames, beta)
+    if pruned is not None:
+      code(pruned)
+  encoded, summary = min(coded, key=lambda c: c[1]['loss'])
+  return VideoResult(encoded, summary, [s for _, s in coded], adapted.history)
 
 
 def encode_and_check(config, frames: np.ndarray, workdir: pathlib.Path,

@@ -1,0 +1,61 @@
+"""Leaves of δ̂ that do not pay for themselves, found and dropped on the sender's side.
+
+Finetuning prices δ̂ at the bits the coder writes, but no rate gradient sees the discrete price of
+opening a leaf: its flag and the coding table's floor (~0.007 bits) on every one of its zeros, so
+an h_s kernel of 345,600 entries opened for one of them costs ~2,500 bits. Each opened leaf is
+valued here by how much L_RDM rises when it alone is reset to θ_D, with the adapted encoder and
+the model's estimate of the latents' bits; the leaves worth less than nothing are reset together,
+and the result is one more candidate for the coder to weigh by its real bytes (a wrong estimate
+costs an encode, never the stream).
+"""
+import dataclasses
+
+import numpy as np
+
+from rdm import finetune
+from rdm import model
+from rdm import model_update
+from rdm import train
+
+SUFFIX = '-pruned'  # of a candidate's label: the candidate it came from, without unpaid leaves
+
+
+def estimated_loss(arch, params, frames: np.ndarray, beta: float, update_bits: float) -> float:
+  """L_RDM = MSE + β·bpp over all frames (of one size) with rounded latents and the model's
+  estimate of their bits (within 0.4 % of the coded bits on bikes and carphone: WORKSPACE.md)."""
+  batches = [(len(x), train.evaluate(arch, params, x.astype(np.float32)))
+             for x in np.array_split(frames, -(-len(frames) // 4))]
+  mse = sum(n * m['mse'] for n, m in batches) / len(frames)
+  bpp = sum(n * m['bpp_latent'] for n, m in batches) / len(frames)
+  return mse + beta * (bpp + update_bits / int(np.prod(frames.shape[:3])))
+
+
+def with_leaves_reset(update: model_update.ModelUpdate, names) -> model_update.ModelUpdate:
+  return dataclasses.replace(update, k=tuple(np.zeros_like(k) if n in names else k
+                                             for n, k in zip(update.names, update.k)))
+
+
+def leaf_values(arch, encoder_params, update: model_update.ModelUpdate, frames: np.ndarray,
+                beta: float) -> dict[str, float]:
+  """Per opened leaf: estimated L_RDM without its δ̂ (the update's bits shrinking with it) minus
+  that of the whole update; encoder_params: θ_D with the adapted encoder. Positive: the leaf pays
+  for itself."""
+  def loss(reduced):
+    return estimated_loss(arch, reduced.apply(encoder_params), frames, beta, reduced.ideal_bits())
+  whole = loss(update)
+  return {name: loss(with_leaves_reset(update, {name})) - whole
+          for name, changed in zip(update.names, update.changed()) if changed}
+
+
+def without_unpaid_leaves(arch, base_params, candidate: finetune.Candidate, frames: np.ndarray,
+                          beta: float) -> finetune.Candidate | None:
+  """The candidate with every leaf of negative value reset (None: each opened leaf pays)."""
+  encoder_params = {**base_params, **{g: candidate.params[g] for g in model.SENDER_GROUPS}}
+  values = leaf_values(arch, encoder_params, candidate.update, frames, beta)
+  unpaid = {name for name, value in values.items() if value < 0}
+  if not unpaid:
+    return None
+  update = with_leaves_reset(candidate.update, unpaid)
+  if update.is_zero:
+    return finetune.Candidate(candidate.label + SUFFIX, encoder_params, None)
+  return finetune.Candidate(candidate.label + SUFFIX, update.apply(encoder_params), update)
