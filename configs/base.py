@@ -23,7 +23,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.loss.beta = 128.0  # β in L = D + β·R, D = MSE on 0–255, R in bits per pixel
 
   c.train = ml_collections.ConfigDict()  # global training on photos
-  c.train.photos = 'data/photos/train'  # folder of training photos (scripts/gather_photos.py)
+  # training photos: a folder, or several comma-separated (scripts/gather_photos.py [--more])
+  c.train.photos = 'data/photos/train'
   c.train.eval_photos = 'data/photos/eval'  # held-out photos, full images, rounded latents
   c.train.short_side = 512  # photos are downscaled so min(H, W) is this many pixels (0: never)
   # Crops see each photo at a random scale s in [min_scale, 1] (log-uniform; a (crop/s)² region

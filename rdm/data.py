@@ -74,10 +74,11 @@ def list_images(folder: str | pathlib.Path) -> list[pathlib.Path]:
 
 
 def load_photo_folder(folder, short_side: int, min_side: int) -> list[np.ndarray]:
-  """All images of a folder, downscaled to short_side (0: as they are); images smaller than a
-  crop are skipped."""
+  """All images of a folder (or of several, comma-separated), downscaled to short_side (0: as
+  they are); images smaller than a crop are skipped."""
+  paths = [p for f in str(folder).split(',') for p in list_images(f)]
   images = [downscale_short_side(load_image(p), short_side) if short_side else load_image(p)
-            for p in list_images(folder)]
+            for p in paths]
   images = [im for im in images if min(im.shape[:2]) >= min_side]
   if not images:
     raise InputError(f'{folder}: no image is at least {min_side} px on its short side')

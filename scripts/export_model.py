@@ -29,6 +29,11 @@ def read_run(workdir: pathlib.Path) -> tuple[dict, list[dict]]:
   return config, [l for l in lines if 'train_loss' in l]
 
 
+def training_photos(folders: str) -> int:
+  """How many photos the last sitting trained on (earlier sittings: the manifest's command)."""
+  return sum(len(data.list_images(f)) for f in folders.split(','))
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--workdir', required=True)
@@ -41,8 +46,10 @@ def main():
   params = zoo.load_params(str(workdir), arch)
   info = {
       'config': config, 'command': args.command,
-      'training_data': 'scripts/gather_photos.py (32 Debian wallpaper photographs), '
-                       f'short side {config["train"]["short_side"]}, {config["train"]["crop"]}² crops',
+      'training_data': f'{training_photos(config["train"]["photos"])} photographs of '
+                       f'{config["train"]["photos"]} (scripts/gather_photos.py), short side '
+                       f'{config["train"]["short_side"] or "as they are"}, '
+                       f'{config["train"]["crop"]}² crops',
       'steps': train_lines[-1]['step'],  # of this run (train.init_from: where it started)
       'steps_total': train.steps_behind(str(workdir)),  # null: a start from before the record
       'started_from': train.start_record(workdir),

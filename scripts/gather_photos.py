@@ -1,11 +1,13 @@
-"""Gather real natural photographs from Debian wallpaper packages into data/photos/{train,eval}.
+"""Gather real natural photographs from Debian packages into data/photos/{train,eval,more}.
 
-    python scripts/gather_photos.py [--out data/photos]
+    python scripts/gather_photos.py [--out data/photos] [--more]
 
 Downloads the .deb files with `apt-get download` (no install; run `apt-get update` once before),
 unpacks them with `dpkg -x`, and copies the photographs listed below. The lists were made by
 looking at every image of these packages: drawn art, renders, gradients and patterns are left
 out (they teach a codec flat colours, not camera statistics). The eval split is fixed.
+--more adds data/photos/more: 56 further photographs (short side ≥ 600 px) from the packages that
+../shared/DATA.md scouted, for training only (train.photos=data/photos/train,data/photos/more).
 """
 import argparse
 import pathlib
@@ -49,33 +51,81 @@ EVAL = frozenset({_BG + 'Wine_by_Jakkub_Mede.jpg', _MATE + 'LadyBird.jpg',
                   _PLASMA + 'EveningGlow/contents/images/1280x1024.jpg',
                   _MATE + 'Storm.jpg'})
 
+_CV = 'usr/share/doc/opencv-doc/examples/'
+_LXQT = 'usr/share/lxqt/wallpapers/'
+_TUXPAINT = 'usr/share/tuxpaint/templates/'
+# Each looked at (DATA.md); smaller ones left out so that a 256² crop can still be seen at half
+# scale or less, which hides the artefacts of their lossy sources.
+MORE_PACKAGES = ('opencv-doc', 'lxqt-themes', 'tuxpaint-data', 'tuxtype-data', 'palapeli-data',
+                 'libjxl-testdata', 'digikam-data')
+MORE = (
+    *(_CV + 'data/' + n for n in ('building.jpg', 'ela_original.jpg', 'aloeL.jpg', 'aloeR.jpg',
+                                  'graf1.png', 'graf3.png')),
+    *(_CV + f'text/scenetext0{i}.jpg' for i in range(1, 6)),
+    *(_LXQT + n for n in ('Butterfly-Kenneth-Wimer.jpg', 'Valendas.png', 'after-the-rain.jpg',
+                          'appleflower.png', 'beam.png', 'butterfly.png', 'cloud.png', 'drop.png',
+                          'flowers.png', 'fog.jpg', 'this-is-not-windows.jpg')),
+    *(_TUXPAINT + n + '.jpg' for n in (
+        'burnt_bark', 'cliff', 'corn_maze', 'jellyfish', 'lighthouse', 'mossy_log', 'mudstone',
+        'ocean_splash', 'ocean_waves', 'redwoods_above', 'rocks', 'sheep', 'spiders_web',
+        'sun_behind_clouds', 'sun_behind_leaves')),
+    *(f'usr/share/tuxtype/images/kcas{i}.jpg' for i in range(12)),
+    *(f'usr/share/palapeli/collection/{n}.jpg' for n in (
+        'castle-maintenon', 'cincinnati-bridge', 'citrus-fruits', 'european-honey-bee',
+        'panther-chameleon-female')),
+    'usr/share/libjxl-testdata/jxl/flower/flower.png',
+    'usr/share/digikam/about/images/body-background.jpg',
+)
+
 
 def flat_name(relative: str) -> str:
   parts = relative.split('/')
   return parts[3] + '.jpg' if relative.startswith(_PLASMA) else parts[-1]
 
 
+def extract(packages, tmp: pathlib.Path) -> pathlib.Path:
+  """The packages' files under tmp/root (downloaded, not installed)."""
+  subprocess.run(['apt-get', 'download', *packages], cwd=tmp, check=True)
+  for deb in tmp.glob('*.deb'):
+    subprocess.run(['dpkg', '-x', str(deb), str(tmp / 'root')], check=True)
+  return tmp / 'root'
+
+
+def copy(root: pathlib.Path, relative: str, target: pathlib.Path, packages) -> None:
+  source = root / relative
+  if not source.is_file():
+    raise FileNotFoundError(f'{relative} is missing from the packages {packages}')
+  target.parent.mkdir(parents=True, exist_ok=True)
+  shutil.copyfile(source, target)
+
+
 def gather(out: pathlib.Path) -> None:
   with tempfile.TemporaryDirectory() as tmp:
-    tmp = pathlib.Path(tmp)
-    subprocess.run(['apt-get', 'download', *PACKAGES], cwd=tmp, check=True)
-    for deb in tmp.glob('*.deb'):
-      subprocess.run(['dpkg', '-x', str(deb), str(tmp / 'root')], check=True)
-    for split in ('train', 'eval'):
-      (out / split).mkdir(parents=True, exist_ok=True)
+    root = extract(PACKAGES, pathlib.Path(tmp))
     for relative in PHOTOS:
-      source = tmp / 'root' / relative
-      if not source.is_file():
-        raise FileNotFoundError(f'{relative} is missing from the packages {PACKAGES}')
       split = 'eval' if relative in EVAL else 'train'
-      shutil.copyfile(source, out / split / flat_name(relative))
+      copy(root, relative, out / split / flat_name(relative), PACKAGES)
   print(f'{len(PHOTOS) - len(EVAL)} train and {len(EVAL)} eval photos in {out}')
+
+
+def gather_more(out: pathlib.Path) -> None:
+  with tempfile.TemporaryDirectory() as tmp:
+    root = extract(MORE_PACKAGES, pathlib.Path(tmp))
+    for relative in MORE:
+      parts = relative.split('/')  # one folder per source: usr/share/<it> or usr/share/doc/<it>
+      source = parts[3] if parts[2] == 'doc' else parts[2]
+      copy(root, relative, out / 'more' / source / parts[-1], MORE_PACKAGES)
+  print(f'{len(MORE)} more training photos in {out / "more"}')
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--out', type=pathlib.Path, default=pathlib.Path('data/photos'))
-  gather(parser.parse_args().out)
+  parser.add_argument('--more', action='store_true', help='also the photos of MORE_PACKAGES')
+  args = parser.parse_args()
+  gather(args.out)
+  if args.more:
+    gather_more(args.out)
 
 
 if __name__ == '__main__':

@@ -33,6 +33,19 @@ def test_odd_image_modes_become_rgb(tmp_path, mode):
   assert rgb.shape == (20, 30, 3) and rgb.dtype == np.uint8
 
 
+def test_photos_come_from_every_folder_named_and_small_ones_are_skipped(tmp_path):
+  rng = np.random.default_rng(0)
+  for folder, sizes in (('a', [(40, 50), (10, 50)]), ('b', [(64, 32)])):
+    (tmp_path / folder).mkdir()
+    for i, size in enumerate(sizes):
+      Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(
+          tmp_path / folder / f'{i}.png')
+  images = data.load_photo_folder(f'{tmp_path / "a"},{tmp_path / "b"}', 0, 32)
+  assert [im.shape[:2] for im in images] == [(40, 50), (64, 32)]
+  with pytest.raises(data.InputError, match='no such image folder'):
+    data.load_photo_folder(f'{tmp_path / "a"},{tmp_path / "c"}', 0, 32)
+
+
 def test_unreadable_inputs_raise_input_error(tmp_path):
   (tmp_path / 'bad.png').write_bytes(b'not a png')
   with pytest.raises(data.InputError, match='not a readable image'):
