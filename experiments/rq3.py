@@ -12,7 +12,6 @@ so this is the leaf's marginal value at the written point, not its value alone);
 update / z / y bits. Writes --out (default experiments/results/rq3-<video>-b<beta>.json).
 """
 import argparse
-import dataclasses
 import json
 import pathlib
 import tempfile
@@ -81,8 +80,8 @@ def main():
     update = stream.unpack_update(payload, theta_d.params)
     train_vars = written_train_vars(config, theta_d, workdir, result.summary['label'])
   pixels = int(np.prod(frames.shape[:3]))
-  values = prune.leaf_values(theta_d.arch, {**theta_d.params, **train_vars['encoder']}, update, frames,
-                       config.loss.beta)
+  values = prune.leaf_values(theta_d.arch, {**theta_d.params, **train_vars['encoder']}, update,
+                             frames, config.loss.beta)
   # net_value: what L_RDM rises by without the leaf's δ̂, its bits saved included (> 0: the leaf
   # pays for itself); price: what its bits add to L_RDM
   rows = [{**r, 'net_value': values.get(r['group'], 0.0),
