@@ -85,10 +85,11 @@ def plot(records: list, path: pathlib.Path) -> None:
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
-  fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-  for ax, axis, label in ((axes[0], 'steps', 'finetuning steps'),
-                          (axes[1], 'frames', 'I-frames used')):
-    g = gains(records, axis)
+  measured = [(axis, label, gains(records, axis)) for axis, label in (
+      ('steps', 'finetuning steps'), ('frames', 'I-frames used'))]
+  measured = [m for m in measured if m[2]]  # an axis this run did not measure gets no panel
+  fig, axes = plt.subplots(1, len(measured), figsize=(5 * len(measured), 4), squeeze=False)
+  for ax, (axis, label, g) in zip(axes[0], measured):
     for beta in sorted({x['beta'] for x in g}):
       pts = [x for x in g if x['beta'] == beta]
       ax.plot([x[axis] for x in pts], [x['d_loss'] for x in pts], 'o-', label=f'β={beta:g}')
@@ -98,7 +99,7 @@ def plot(records: list, path: pathlib.Path) -> None:
     ax.set_ylabel('ΔL = ΔMSE + β·Δbpp, full − encoder')
     ax.grid(alpha=0.3)
     ax.legend()
-  fig.suptitle(f'{path.stem}: full adaptation vs encoder-only (ΔL < 0: full pays)')
+  fig.suptitle(f'{path.stem}: full adaptation vs encoder-only\n(ΔL < 0: full pays)', fontsize=10)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
