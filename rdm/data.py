@@ -73,12 +73,16 @@ def list_images(folder: str | pathlib.Path) -> list[pathlib.Path]:
   return files
 
 
+def photo_paths(folders: str | pathlib.Path) -> list[pathlib.Path]:
+  """The images of a folder, or of several comma-separated (train.photos)."""
+  return [p for f in str(folders).split(',') for p in list_images(f)]
+
+
 def load_photo_folder(folder, short_side: int, min_side: int) -> list[np.ndarray]:
-  """All images of a folder (or of several, comma-separated), downscaled to short_side (0: as
-  they are); images smaller than a crop are skipped."""
-  paths = [p for f in str(folder).split(',') for p in list_images(f)]
+  """All images of photo_paths(folder), downscaled to short_side (0: as they are); images
+  smaller than a crop are skipped."""
   images = [downscale_short_side(load_image(p), short_side) if short_side else load_image(p)
-            for p in paths]
+            for p in photo_paths(folder)]
   images = [im for im in images if min(im.shape[:2]) >= min_side]
   if not images:
     raise InputError(f'{folder}: no image is at least {min_side} px on its short side')

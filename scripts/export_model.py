@@ -29,11 +29,6 @@ def read_run(workdir: pathlib.Path) -> tuple[dict, list[dict]]:
   return config, [l for l in lines if 'train_loss' in l]
 
 
-def training_photos(folders: str) -> int:
-  """How many photos the last sitting trained on (earlier sittings: the manifest's command)."""
-  return sum(len(data.list_images(f)) for f in folders.split(','))
-
-
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--workdir', required=True)
@@ -46,7 +41,8 @@ def main():
   params = zoo.load_params(str(workdir), arch)
   info = {
       'config': config, 'command': args.command,
-      'training_data': f'{training_photos(config["train"]["photos"])} photographs of '
+      # the photos of the last sitting (earlier sittings: the manifest's command)
+      'training_data': f'{len(data.photo_paths(config["train"]["photos"]))} photographs of '
                        f'{config["train"]["photos"]} (scripts/gather_photos.py), short side '
                        f'{config["train"]["short_side"] or "as they are"}, '
                        f'{config["train"]["crop"]}² crops',
