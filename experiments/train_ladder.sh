@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
 [ -d data/photos/train ] || "$py" scripts/gather_photos.py
+[ -d data/photos/more ] || "$py" scripts/gather_photos.py --more
 base="--config=configs/global.py"
 # Sittings 1–3 ran when configs/global.py downscaled every photo to a 512-pixel short side.
 then="--config.train.short_side=512 --config.train.min_scale=1.0"
@@ -24,18 +25,24 @@ third_cmd="$py -m rdm.main $base $then --workdir=runs/global2-b128 --config.trai
 fourth_cmd="$py -m rdm.main $base --workdir=runs/global4-b128 --config.train.init_from=runs/global2-b128 \
 --config.train.steps=6000 --config.train.warmup_steps=100 --config.train.lr=1e-4 \
 --config.train.eval_every=2000 --config.train.checkpoint_every=250"
+# From sitting 5 on, 56 more photographs (scripts/gather_photos.py --more) join the 32.
+photos="--config.train.photos=data/photos/train,data/photos/more"
+fifth_cmd="$py -m rdm.main $base $photos --workdir=runs/global5-b128 --config.train.init_from=runs/global4-b128 \
+--config.train.steps=8000 --config.train.warmup_steps=100 --config.train.lr=1e-4 \
+--config.train.eval_every=2000 --config.train.checkpoint_every=250"
 $first_cmd
 $second_cmd
 $third_cmd
 $fourth_cmd
-base_cmd="$first_cmd && $second_cmd && $third_cmd && $fourth_cmd"
-"$py" scripts/export_model.py --workdir runs/global4-b128 --name msh-n64-beta128 --command "$base_cmd"
+$fifth_cmd
+base_cmd="$first_cmd && $second_cmd && $third_cmd && $fourth_cmd && $fifth_cmd"
+"$py" scripts/export_model.py --workdir runs/global5-b128 --name msh-n64-beta128 --command "$base_cmd"
 for beta in ${BETAS:-8 32 512 2048}; do
-  cmd="$py -m rdm.main $base --workdir=runs/ladder-b$beta --config.loss.beta=$beta \
---config.train.init_from=runs/global4-b128 --config.train.steps=${LADDER_STEPS:-800} \
+  cmd="$py -m rdm.main $base $photos --workdir=runs/ladder5-b$beta --config.loss.beta=$beta \
+--config.train.init_from=runs/global5-b128 --config.train.steps=${LADDER_STEPS:-800} \
 --config.train.warmup_steps=50 --config.train.lr=1e-4 --config.train.eval_every=0 \
 --config.train.checkpoint_every=250"
   $cmd
-  "$py" scripts/export_model.py --workdir "runs/ladder-b$beta" --name "msh-n64-beta$beta" \
+  "$py" scripts/export_model.py --workdir "runs/ladder5-b$beta" --name "msh-n64-beta$beta" \
     --command "$base_cmd && $cmd"
 done
