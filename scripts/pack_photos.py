@@ -1,11 +1,14 @@
-"""Pack the training photos for a device run: data/photos/{train,eval} → data/pack/{train,eval}.
+"""Pack the training photos for a device run: data/photos/{train,more} → data/pack/train and
+data/photos/eval → data/pack/eval.
 
     python scripts/pack_photos.py [--photos data/photos] [--out data/pack] [--short_side 768]
 
 A device run receives the working tree plus the ignored paths it is told to carry, 64 MiB in
 all, of which the tracked files take ~36 MB (shared/GPU-NOTES.md). The originals are ~100 MB;
 here each photo is downscaled to at most `short_side` on its short side (still well above the
-256² crops, so random-scale crops keep their range) and stored as JPEG quality 92: ~9 MB (37 photos).
+256² crops, so random-scale crops keep their range) and stored as JPEG quality 92: ~21 MB for the 88 + 5 photos θ_D v4 saw (`more`,
+scripts/gather_photos.py --more, is packed when present). With the tracked ~39 MB that leaves no
+room to carry a 14 MB bfloat16 checkpoint to resume from: pack with --short_side 512 then.
 Carry `data/pack` and point train.photos / train.eval_photos at it.
 """
 import argparse
@@ -16,15 +19,22 @@ from PIL import Image
 from rdm import data
 
 
+SPLITS = {'train': ('train', 'more'), 'eval': ('eval',)}
+
+
 def pack(photos: pathlib.Path, out: pathlib.Path, short_side: int) -> int:
   total = 0
-  for split in ('train', 'eval'):
+  for split, sources in SPLITS.items():
     (out / split).mkdir(parents=True, exist_ok=True)
-    for path in data.list_images(photos / split):
-      image = data.downscale_short_side(data.load_image(path), short_side)
-      target = out / split / f'{path.stem}.jpg'
-      Image.fromarray(image).save(target, format='JPEG', quality=92, subsampling=0)
-      total += target.stat().st_size
+    optional = [photos / s for s in sources[1:] if (photos / s).is_dir()]
+    for folder in [photos / sources[0], *optional]:
+      for path in data.list_images(folder):
+        image = data.downscale_short_side(data.load_image(path), short_side)
+        # more/ holds one folder per Debian package: the path keeps equal stems apart
+        name = '-'.join(path.relative_to(photos).with_suffix('').parts)
+        target = out / split / f'{name}.jpg'
+        Image.fromarray(image).save(target, format='JPEG', quality=92, subsampling=0)
+        total += target.stat().st_size
   return total
 
 

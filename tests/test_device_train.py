@@ -1,12 +1,13 @@
 """The CPU dry run of the device training script: the exact command a lent accelerator runs,
 shrunk by --set, from scratch and then resumed from what the first run returned."""
 import json
+import shutil
 
 import numpy as np
 import jax
 
 from conftest import ROOT, TINY, run_python
-from rdm import zoo
+from rdm import data, zoo
 
 SHRINK = ['--probe_steps', '4', '--set', 'model.N=8', 'model.M=8', 'train.batch_size=2',
           'train.crop=64', 'train.warmup_steps=5', 'train.eval_side=128', 'adapt.batch_size=1']
@@ -39,3 +40,17 @@ def test_device_training_runs_resumes_and_returns_what_fits(tmp_path, photo_dirs
   steps = [json.loads(l)['step'] for l in
            (tmp_path / 'second' / 'metrics.jsonl').read_text().splitlines()]
   assert steps == sorted(steps) and steps[-1] == second['steps_total']
+
+
+def test_packing_keeps_every_training_photo_downscaled(tmp_path, photo_dirs, bikes_frames):
+  photos = tmp_path / 'photos'
+  shutil.copytree(photo_dirs, photos)
+  (photos / 'more' / 'a-package').mkdir(parents=True)
+  data.save_png(photos / 'more' / 'a-package' / '0.png', bikes_frames[0])  # train has a 0.png
+  result = run_python(['scripts/pack_photos.py', '--photos', str(photos), '--out',
+                       str(tmp_path / 'pack'), '--short_side', '64'],
+                      env={'PYTHONPATH': str(ROOT)}, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  packed = {split: data.list_images(tmp_path / 'pack' / split) for split in ('train', 'eval')}
+  assert len(packed['train']) == len(bikes_frames) + 1 and len(packed['eval']) == 1
+  assert all(min(data.load_image(p).shape[:2]) == 64 for p in packed['train'] + packed['eval'])
