@@ -95,6 +95,9 @@ def plot(records: list, path: pathlib.Path) -> None:
       ax.plot([x[axis] for x in pts], [x['d_loss'] for x in pts], 'o-', label=f'β={beta:g}')
     ax.axhline(0, color='gray', lw=0.8)
     ax.set_xscale('log')
+    ticks = sorted({x[axis] for x in g})  # plain numbers: log ticks would read 2×10⁰
+    ax.set_xticks(ticks, [f'{v:g}' for v in ticks])
+    ax.minorticks_off()
     ax.set_xlabel(label)
     ax.set_ylabel('ΔL = ΔMSE + β·Δbpp, full − encoder')
     ax.grid(alpha=0.3)
