@@ -7,7 +7,8 @@ The anchor is a mode of the sweep (none, encoder, ...) or a classical codec (jpe
 
 Prints BD-PSNR (dB) and BD-rate (%) of each curve against the anchor (bjontegaard package,
 Akima interpolation) and writes <file>.png next to the input. Classical codecs come from
-experiments/results/anchors-<video>.jsonl (experiments/anchors.py), or JPEG alone when absent.
+experiments/results/anchors-<video>.jsonl (experiments/anchors.py), or JPEG alone when absent;
+both code the 2 fps I-frames, so a sweep sampled at another rate (data.fps) is shown without them.
 """
 import argparse
 import collections
@@ -38,6 +39,15 @@ def curves(path: pathlib.Path) -> dict:
   if 'none' not in out and unadapted:
     out['none'] = list(unadapted.values())
   return {k: sorted(v) for k, v in out.items()}
+
+
+ANCHOR_FPS = 2.0  # the rate at which experiments/anchors.py and the JPEG fallback sample
+
+
+def sampling_rates(path: pathlib.Path) -> set:
+  """The I-frame rates (fps) of a sweep file's points."""
+  return {json.loads(line).get('overrides', {}).get('data.fps', ANCHOR_FPS)
+          for line in path.read_text().splitlines()}
 
 
 def classical_curves(video: str) -> dict:
@@ -81,7 +91,10 @@ def main():
   for path in args.files:
     c = curves(path)
     video = json.loads(path.read_text().splitlines()[0])['video']
-    classical = classical_curves(video)
+    rates = sampling_rates(path)
+    classical = classical_curves(video) if rates == {ANCHOR_FPS} else {}
+    if not classical:
+      print(f'{path.name}: classical codecs left out (they code the {ANCHOR_FPS:g} fps I-frames)')
     c_all = {**c, **classical}
     print(f'{path.name} ({video}): BD vs {args.anchor}')
     for label, pts in c_all.items():
@@ -100,7 +113,7 @@ def main():
       ax.plot(x, y, '.--' if label in classical else 'o-', label=label)
     ax.set_xlabel('bits per pixel (real bytes, update included)')
     ax.set_ylabel('PSNR (dB, RGB, mean over I-frames)')
-    ax.set_title(f'{video}: 2 fps I-frames')
+    ax.set_title(f'{video}: {", ".join(f"{r:g}" for r in sorted(rates))} fps I-frames')
     ax.grid(alpha=0.3)
     ax.set_xlim(0, 1.2 * max(p[0] for label, v in c.items() for p in v))
     ax.legend(fontsize=7, ncol=2)

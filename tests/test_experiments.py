@@ -36,6 +36,19 @@ def test_a_sweep_point_and_its_report(use_tiny_models, tmp_path):
   assert (tmp_path / 'sweep-steps.png').stat().st_size > 10_000
 
 
+
+def test_a_report_at_another_frame_rate_leaves_out_the_2fps_classical_curves(tmp_path):
+  out = tmp_path / 'fps25.jsonl'
+  points = [(mode, bpp, psnr + (0.3 if mode == 'full' else 0.0)) for mode in ('encoder', 'full')
+            for bpp, psnr in ((0.1, 28.0), (0.2, 31.0), (0.4, 34.0))]
+  out.write_text(''.join(json.dumps({
+      'video': 'carphone', 'mode': mode, 'beta': 1 / bpp, 'tag': 'fps25', 'bpp_total': bpp,
+      'psnr': psnr, 'overrides': {'data.fps': 25}}) + '\n' for mode, bpp, psnr in points))
+  report = run_python(['experiments/report.py', str(out), '--anchor', 'encoder-fps25'])
+  assert report.returncode == 0, report.stderr[-3000:]
+  assert 'classical codecs left out' in report.stdout and 'jpeg' not in report.stdout
+  assert 'full-fps25       BD-PSNR +0.30 dB' in report.stdout
+
 def test_rq3_splits_the_written_stream_by_parameter_group(use_tiny_models, tmp_path):
   out = tmp_path / 'rq3.json'
   result = run_python([
