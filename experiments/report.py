@@ -25,13 +25,12 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 from rdm import baselines, data  # noqa: E402
 
 
-def curves(path: pathlib.Path) -> dict:
+def curves(records: list) -> dict:
   """{label: sorted [(bpp, psnr)]} with label = mode (+ tag). Without sweep points of mode
   none, θ_D's own stream (the candidate encoder@0 every finetuning run codes) gives them."""
   out = collections.defaultdict(list)
   unadapted = {}
-  for line in path.read_text().splitlines():
-    r = json.loads(line)
+  for r in records:
     out[r['mode'] + (f'-{r["tag"]}' if r.get('tag') else '')].append((r['bpp_total'], r['psnr']))
     for c in r.get('candidates', []):
       if c['label'] == 'encoder@0':
@@ -41,13 +40,9 @@ def curves(path: pathlib.Path) -> dict:
   return {k: sorted(v) for k, v in out.items()}
 
 
-ANCHOR_FPS = 2.0  # the rate at which experiments/anchors.py and the JPEG fallback sample
-
-
-def sampling_rates(path: pathlib.Path) -> set:
+def sampling_rates(records: list) -> set:
   """The I-frame rates (fps) of a sweep file's points."""
-  return {json.loads(line).get('overrides', {}).get('data.fps', ANCHOR_FPS)
-          for line in path.read_text().splitlines()}
+  return {r.get('overrides', {}).get('data.fps', data.IFRAME_FPS) for r in records}
 
 
 def classical_curves(video: str) -> dict:
@@ -89,12 +84,15 @@ def main():
                  help='also print every curve\'s PSNR at these rates (bpp)')
   args = p.parse_args()
   for path in args.files:
-    c = curves(path)
-    video = json.loads(path.read_text().splitlines()[0])['video']
-    rates = sampling_rates(path)
-    classical = classical_curves(video) if rates == {ANCHOR_FPS} else {}
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    c = curves(records)
+    video = records[0]['video']
+    rates = sampling_rates(records)
+    # experiments/anchors.py and the JPEG fallback code the I-frames at read_iframes' default rate
+    classical = classical_curves(video) if rates == {data.IFRAME_FPS} else {}
     if not classical:
-      print(f'{path.name}: classical codecs left out (they code the {ANCHOR_FPS:g} fps I-frames)')
+      print(f'{path.name}: classical codecs left out (they code the '
+            f'{data.IFRAME_FPS:g} fps I-frames)')
     c_all = {**c, **classical}
     print(f'{path.name} ({video}): BD vs {args.anchor}')
     for label, pts in c_all.items():

@@ -203,7 +203,10 @@ def probe_video_size(path: pathlib.Path) -> tuple[int, int]:
   raise InputError(f'{path}: ffmpeg finds no video stream ({result.stderr.strip().splitlines()[-1:]})')
 
 
-def read_iframes(video: str, fps: float = 2.0, max_frames: int | None = None) -> np.ndarray:
+IFRAME_FPS = 2.0  # the paper's I-frame rate
+
+
+def read_iframes(video: str, fps: float = IFRAME_FPS, max_frames: int | None = None) -> np.ndarray:
   """The paper's I-frames: frames sampled at `fps` (2 fps), as [T, H, W, 3] uint8 RGB."""
   path = resolve_video(video)
   width, height = probe_video_size(path)

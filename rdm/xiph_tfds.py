@@ -18,8 +18,6 @@ import tensorflow_datasets as tfds
 
 from rdm import data
 
-FPS = 2.0
-
 
 class Xiph(tfds.core.GeneratorBasedBuilder):
   """Xiph test sequences (.y4m, manual download) sampled at 2 fps."""
@@ -44,5 +42,5 @@ class Xiph(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, files):
     for path in files:
-      for i, frame in enumerate(data.read_iframes(str(path), FPS)):
+      for i, frame in enumerate(data.read_iframes(str(path))):
         yield f'{path.stem}/{i}', {'image': frame, 'video': path.stem, 'frame': i}

@@ -4,11 +4,12 @@ data/photos/eval → data/pack/eval.
     python scripts/pack_photos.py [--photos data/photos] [--out data/pack] [--short_side 768]
 
 A device run receives the working tree plus the ignored paths it is told to carry, 64 MiB in
-all, of which the tracked files take ~36 MB (shared/GPU-NOTES.md). The originals are ~100 MB;
+all, of which the tracked files take ~39 MB (shared/GPU-NOTES.md). The originals are ~62 MB;
 here each photo is downscaled to at most `short_side` on its short side (still well above the
-256² crops, so random-scale crops keep their range) and stored as JPEG quality 92: ~21 MB for the 88 + 5 photos θ_D v4 saw (`more`,
-scripts/gather_photos.py --more, is packed when present). With the tracked ~39 MB that leaves no
-room to carry a 14 MB bfloat16 checkpoint to resume from: pack with --short_side 512 then.
+256² crops, so random-scale crops keep their range) and stored as JPEG quality 92: ~21 MB for
+the 88 + 5 photos θ_D v4 saw (`more`, scripts/gather_photos.py --more, is packed when present).
+That leaves no room to carry a 14 MB bfloat16 checkpoint to resume from: pack with
+--short_side 512 then (~12 MB).
 Carry `data/pack` and point train.photos / train.eval_photos at it.
 """
 import argparse

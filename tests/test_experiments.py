@@ -36,7 +36,6 @@ def test_a_sweep_point_and_its_report(use_tiny_models, tmp_path):
   assert (tmp_path / 'sweep-steps.png').stat().st_size > 10_000
 
 
-
 def test_a_report_at_another_frame_rate_leaves_out_the_2fps_classical_curves(tmp_path):
   out = tmp_path / 'fps25.jsonl'
   points = [(mode, bpp, psnr + (0.3 if mode == 'full' else 0.0)) for mode in ('encoder', 'full')
@@ -48,6 +47,7 @@ def test_a_report_at_another_frame_rate_leaves_out_the_2fps_classical_curves(tmp
   assert report.returncode == 0, report.stderr[-3000:]
   assert 'classical codecs left out' in report.stdout and 'jpeg' not in report.stdout
   assert 'full-fps25       BD-PSNR +0.30 dB' in report.stdout
+
 
 def test_rq3_splits_the_written_stream_by_parameter_group(use_tiny_models, tmp_path):
   out = tmp_path / 'rq3.json'
