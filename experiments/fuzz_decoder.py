@@ -25,7 +25,7 @@ from rdm import coding, model, model_prior, model_update
 
 ARCH = model.Architecture(8, 8)
 PARAMS = model.init_params(ARCH, jax.random.PRNGKey(0))
-PRIOR = model_prior.SpikeSlab(0.005, 1000.0, 0.05)
+PRIORS = model_prior.LeafPriors.parse(0.005, 1000.0, 0.05, '1:0.005')  # index bits fuzzed too
 Y_TABLE = coding.gaussian_table()
 INDEXES = np.random.default_rng(0).integers(0, coding.NUM_SCALES, 256).astype(np.int32)
 
@@ -37,8 +37,8 @@ def seeds(folder: pathlib.Path) -> None:
   raw = stream.encode_frames(shipped_model(), frame).data
   (folder / 'carphone.rdm').write_bytes(raw)
   delta = model_update.init_delta(PARAMS, 'g_s')
-  delta = {k: v + PRIOR.t * (np.arange(v.size).reshape(v.shape) % 3 == 0) for k, v in delta.items()}
-  update = model_update.ModelUpdate.from_delta(delta, PRIOR, 'g_s')
+  delta = {k: v + PRIORS.t * (np.arange(v.size).reshape(v.shape) % 3 == 0) for k, v in delta.items()}
+  update = model_update.ModelUpdate.from_delta(delta, PRIORS, 'g_s')
   (folder / 'update.bin').write_bytes(update.to_bytes())
 
 

@@ -6,7 +6,7 @@
 Finetunes in full mode (current defaults; --workdir: resumes, or reuses, a finished run such as a
 sweep point's), codes the stream, and reports for every leaf group of δ̂ (each layer of
 g_s and h_s, the z prior; kernels, biases and GDN parameters apart): parameters, fraction
-non-zero, coded bits (flag + spike-and-slab table), mean |δ̂|, and what the leaf's δ̂ is worth:
+non-zero, the prior it is coded under, coded bits (flag + prior index + its table), mean |δ̂|, and what the leaf's δ̂ is worth:
 the rise in L_RDM when it alone is reset to θ_D, with the written encoder (it co-adapted with δ̂,
 so this is the leaf's marginal value at the written point, not its value alone); then header /
 update / z / y bits. Writes --out (default experiments/results/rq3-<video>-b<beta>.json).
@@ -45,13 +45,17 @@ def written_train_vars(config, theta_d, workdir: pathlib.Path, label: str):
 def group_stats(update: model_update.ModelUpdate) -> list[dict]:
   """Per leaf of δ̂: size, fraction changed, what its part of the section costs (one flag per
   leaf, as coded; and with per-channel flags), mean |δ̂|."""
-  rows, prior = [], update.prior
+  rows, priors = [], update.priors
   for name, k, changed in zip(update.names, update.k, update.changed()):
-    # an unchanged leaf is not coded at all, only flagged
+    # an unchanged leaf is not coded at all, only flagged; an opened one names its prior
+    index = model_update.cheapest_prior(priors, k)
+    prior = priors.priors[index]
     rows.append({'group': name, 'params': int(k.size), 'nonzero': float(np.mean(k != 0)),
-                 'bits': 1 + (model_update.ideal_symbol_bits(prior, k) if changed else 0.0),
-                 'bits_channel_flags': channel_flag_bits(prior, k),
-                 'mean_abs_delta': float(np.mean(np.abs(k))) * prior.t})
+                 'prior': f'{prior.alpha:g}:{prior.sigma_slab:g}' if changed else '',
+                 'bits': 1 + (priors.index_bits + model_update.ideal_symbol_bits(prior, k)
+                              if changed else 0.0),
+                 'bits_channel_flags': priors.index_bits * changed + channel_flag_bits(prior, k),
+                 'mean_abs_delta': float(np.mean(np.abs(k))) * priors.t})
   return rows
 
 
@@ -86,10 +90,10 @@ def main():
   # pays for itself); price: what its bits add to L_RDM
   rows = [{**r, 'net_value': values.get(r['group'], 0.0),
            'price': config.loss.beta * r['bits'] / pixels} for r in group_stats(update)]
-  print(f'{"group":<40}{"params":>9}{"nonzero":>9}{"bits":>10}{"chan.flags":>11}{"mean|δ̂|":>11}'
-        f'{"net":>9}{"price":>8}')
+  print(f'{"group":<40}{"params":>9}{"nonzero":>9}{"prior":>12}{"bits":>10}{"chan.flags":>11}'
+        f'{"mean|δ̂|":>11}{"net":>9}{"price":>8}')
   for r in rows:
-    print(f'{r["group"]:<40}{r["params"]:>9}{r["nonzero"]:>9.4f}{r["bits"]:>10.0f}'
+    print(f'{r["group"]:<40}{r["params"]:>9}{r["nonzero"]:>9.4f}{r["prior"]:>12}{r["bits"]:>10.0f}'
           f'{r["bits_channel_flags"]:>11.0f}{r["mean_abs_delta"]:>11.2e}{r["net_value"]:>9.3f}'
           f'{r["price"]:>8.3f}')
   leaf_bits, channel_bits = (sum(r[k] for r in rows) for k in ('bits', 'bits_channel_flags'))

@@ -14,7 +14,7 @@ import struct
 import zlib
 
 MAGIC = b'RDM1'
-VERSION = 2  # 2: the update codes a changed-leaf flag per leaf (rdm.model_update)
+VERSION = 3  # 2: a changed-leaf flag per leaf of the update; 3: a prior per opened leaf
 MAX_SIDE = 16384  # larger frames are refused rather than allocated
 UPDATE, Z, Y = 1, 2, 3
 _HEAD = struct.Struct('<4sB32sH')

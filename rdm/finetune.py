@@ -60,8 +60,8 @@ class Adapted:
   history: list  # metric lines
 
 
-def prior_from_config(cfg) -> model_prior.SpikeSlab:
-  return model_prior.SpikeSlab(cfg.t, cfg.alpha, cfg.sigma_slab)
+def priors_from_config(cfg) -> model_prior.LeafPriors:
+  return model_prior.LeafPriors.parse(cfg.t, cfg.alpha, cfg.sigma_slab, cfg.leaf_priors)
 
 
 def validate(config) -> None:
@@ -70,7 +70,7 @@ def validate(config) -> None:
     raise ValueError(f'adapt.mode must be one of {MODES}, not {cfg.mode!r}')
   if config.loss.beta < 0:
     raise ValueError(f'loss.beta must be >= 0, got {config.loss.beta}')
-  prior_from_config(cfg)
+  priors_from_config(cfg)
   if cfg.rate_gradient not in RATE_GRADIENTS:
     raise ValueError(f'adapt.rate_gradient must be one of {RATE_GRADIENTS}, '
                      f'not {cfg.rate_gradient!r}')
@@ -89,7 +89,7 @@ def adapted_params(base_params, train_vars, t: float, quantize_aware: bool):
   return model_update.apply_update(params, delta_used), delta_used
 
 
-def rate_surrogate(prior, delta, delta_used, rate_gradient: str, key):
+def rate_surrogate(prior: model_prior.EntryPriors, delta, delta_used, rate_gradient: str, key):
   """A differentiable stand-in for M whose gradient finetuning follows:
   'bins'    −Σ log2 P(bin of δ̂), straight-through δ̂ (flat, so 0 gradient, at δ̂ = 0);
   'density' −Σ log2(t·p(δ)), the continuous prior at δ: inside the zero bin it pulls δ to 0;
@@ -104,21 +104,25 @@ def rate_surrogate(prior, delta, delta_used, rate_gradient: str, key):
                                                                          -0.5, 0.5))
 
 
-def model_bits(prior, groups: str, delta, delta_used, rate_gradient: str, key):
+def model_bits(priors: model_prior.LeafPriors, groups: str, delta, delta_used,
+               rate_gradient: str, key):
   """M before normalisation: forward, the bits the coder writes for round(δ/t)·t; backward,
-  the gradient of rate_surrogate alone."""
-  coded = model_update.coded_bits(prior, groups, model_update.quantize(delta, prior.t))
-  surrogate = rate_surrogate(prior, delta, delta_used, rate_gradient, key)
+  the gradient of rate_surrogate alone, each leaf under the prior it is coded under now."""
+  costs, opened = model_update.leaf_costs(priors, model_update.quantize(delta, priors.t))
+  coded = model_update.total_bits(priors, groups, costs, opened)
+  sizes = [delta[n].size for n in sorted(delta)]
+  entries = model_prior.per_entry(priors, jnp.argmin(costs, axis=1), sizes)
+  surrogate = rate_surrogate(entries, delta, delta_used, rate_gradient, key)
   return coded + surrogate - jax.lax.stop_gradient(surrogate)
 
 
-def rdm_loss_fn(train_vars, x, keys, *, arch, base_params, prior, groups, beta, total_pixels,
+def rdm_loss_fn(train_vars, x, keys, *, arch, base_params, priors, groups, beta, total_pixels,
                 model_rate: bool, quantize_aware: bool, rate_mode: str, decoder_mode: str,
                 rate_gradient: str):
   """L_RDM on a batch of I-frames (or crops); M is normalised by all pixels of all I-frames."""
-  params, delta_used = adapted_params(base_params, train_vars, prior.t, quantize_aware)
+  params, delta_used = adapted_params(base_params, train_vars, priors.t, quantize_aware)
   fwd = step_lib.batch_forward(arch, params, x, keys, rate_mode, decoder_mode)
-  bpp_model = (model_bits(prior, groups, train_vars['delta'], delta_used, rate_gradient,
+  bpp_model = (model_bits(priors, groups, train_vars['delta'], delta_used, rate_gradient,
                           jax.random.fold_in(keys[0], 1)) / total_pixels
                if delta_used else 0.0)
   loss, m = losses.rd_loss(fwd, x, beta, bpp_model if model_rate else 0.0)
@@ -140,8 +144,8 @@ RESUMABLE_FIELDS = ('steps', 'joint_steps', 'checkpoint_every', 'log_every', 'ca
 # Fields only the coder reads, after finetuning.
 CODING_FIELDS = ('prune_leaves',)
 # Fields the encoder phase does not read: encoder-only runs and full runs share that phase.
-JOINT_FIELDS = ('mode', 'groups', 't', 'alpha', 'sigma_slab', 'model_rate', 'rate_gradient',
-                'quantize_aware', 'delta_lr', 'joint_encoder_lr')
+JOINT_FIELDS = ('mode', 'groups', 't', 'alpha', 'sigma_slab', 'leaf_priors', 'model_rate',
+                'rate_gradient', 'quantize_aware', 'delta_lr', 'joint_encoder_lr')
 
 
 def run_fingerprint(config, phase: str, base_params, frames: np.ndarray) -> dict:
@@ -204,7 +208,7 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
   [(step, candidate train_vars)])."""
   cfg = config.adapt
   workdir.mkdir(parents=True, exist_ok=True)
-  prior = prior_from_config(cfg)
+  priors = priors_from_config(cfg)
   # The warm-up matters: Adam's first steps move every weight of θ_D by about the full rate
   # whatever its gradient, which costs a converged model more than early finetuning gains.
   encoder_lr = (cfg.joint_encoder_lr or cfg.lr) if phase == 'joint' else cfg.lr
@@ -220,7 +224,7 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
   state = checkpoint.restore_latest(mgr, state) or state
   start = int(state.step)
   loss_fn = functools.partial(
-      rdm_loss_fn, arch=arch, base_params=base_params, prior=prior, groups=cfg.groups,
+      rdm_loss_fn, arch=arch, base_params=base_params, priors=priors, groups=cfg.groups,
       beta=config.loss.beta, total_pixels=int(np.prod(frames.shape[:3])),
       model_rate=cfg.model_rate, quantize_aware=cfg.quantize_aware, rate_mode=cfg.rate_mode,
       decoder_mode=config.quantization.decoder, rate_gradient=cfg.rate_gradient)
@@ -265,13 +269,13 @@ def joint_vars(base_params, groups: str, encoder=None) -> dict:
   return {'encoder': encoder, 'delta': model_update.init_delta(base_params, groups)}
 
 
-def as_candidate(label: str, base_params, train_vars, prior, groups: str) -> Candidate:
+def as_candidate(label: str, base_params, train_vars, priors, groups: str) -> Candidate:
   """θ to code with and the update to send, from a phase's train_vars; δ̂ is rebuilt from its
   integers exactly as the receiver will."""
   params = {**base_params, **train_vars['encoder']}
   if 'delta' not in train_vars:
     return Candidate(label, params, None)
-  update = model_update.ModelUpdate.from_delta(train_vars['delta'], prior, groups)
+  update = model_update.ModelUpdate.from_delta(train_vars['delta'], priors, groups)
   if update.is_zero:
     return Candidate(label, params, None)
   return Candidate(label, update.apply(params), update)
@@ -322,18 +326,18 @@ def adapt(config, arch, base_params, frames: np.ndarray, workdir: pathlib.Path,
   if cfg.mode == 'latents':
     latents, history = optimize_latents(config, arch, base_params, frames)
     return Adapted([Candidate('latents', base_params, None)], latents, history)
-  prior = prior_from_config(cfg)
+  priors = priors_from_config(cfg)
   encoder = {g: base_params[g] for g in model.SENDER_GROUPS}
   encoder_dir = encoder_workdir or (workdir if cfg.mode == 'encoder' else workdir / 'encoder')
   encoder_state, history, kept = finetune_phase(config, 'encoder', arch, base_params, frames,
                                                 encoder_dir, {'encoder': encoder}, cfg.steps)
-  candidates = [as_candidate(f'encoder@{s}', base_params, v, prior, cfg.groups) for s, v in kept]
+  candidates = [as_candidate(f'encoder@{s}', base_params, v, priors, cfg.groups) for s, v in kept]
   if cfg.mode == 'full' and cfg.joint_steps:
     initial = joint_vars(base_params, cfg.groups, encoder_state.params['encoder'])
     _, joint_history, kept = finetune_phase(config, 'joint', arch, base_params, frames,
                                             workdir / 'joint', initial, cfg.joint_steps,
                                             encoder_state.opt_state)
     history += joint_history
-    candidates += [as_candidate(f'joint@{s}', base_params, v, prior, cfg.groups)
+    candidates += [as_candidate(f'joint@{s}', base_params, v, priors, cfg.groups)
                    for s, v in kept]
   return Adapted(candidates, None, history)

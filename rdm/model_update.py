@@ -4,9 +4,11 @@
 match the configured group patterns; its key order (sorted) is the order they are coded in.
 
 Section payload (empty when δ̂ = 0, so an unchanged model costs nothing):
-  t, α, σ_slab (float32 ×3) | u16 length + the group patterns (utf-8)
+  t (float32), J (u8) | J × (α, σ_slab) (float32 ×2): the leaf priors (model_prior.LeafPriors)
+  | u16 length + the group patterns (utf-8)
   | one flag bit per leaf (packed, in key order): does δ̂ change any entry of it?
-  | range code of k = δ̂/t of the flagged leaves under the spike-and-slab table.
+  | per flagged leaf, the index of its prior in ⌈log2 J⌉ bits (packed; nothing when J = 1)
+  | range code of k = δ̂/t of the flagged leaves, each leaf under its prior's table.
 The prior prices an unchanged entry at ~0.005 bits; with most leaves untouched (RQ3) that alone
 was ~40 % of the update, and the flag makes a whole untouched leaf cost one bit.
 
@@ -26,7 +28,9 @@ from rdm import model_prior
 from rdm import quantization
 from rdm.entropy_tables import CodingError
 
-UPDATE_HEAD = struct.Struct('<fffH')  # t, α, σ_slab, length of the group patterns
+UPDATE_HEAD = struct.Struct('<fB')  # t, number of leaf priors J
+PRIOR_PARAMS = struct.Struct('<ff')  # α, σ_slab of each leaf prior
+PATTERNS_LENGTH = struct.Struct('<H')  # bytes of the group patterns
 ESCAPE_LENGTH_BITS = 32  # the u32 length of the escape block in front of the range code
 # What tensorflow-compression's range coder writes beyond the ideal bits: its final flush and
 # the byte boundary, measured −4..+8 bits (median ~3) over random sparse updates; plus ~0.001
@@ -79,67 +83,96 @@ def apply_update(params, delta):
   return jax.tree_util.tree_map_with_path(add, params)
 
 
-def update_table(prior: model_prior.SpikeSlab) -> entropy_tables.CodingTable:
-  return entropy_tables.table_from_pmfs([model_prior.bin_pmf(prior)], [prior.half_width])
+def update_table(priors: tuple[model_prior.SpikeSlab, ...]) -> entropy_tables.CodingTable:
+  """One row per prior: a leaf's symbols are coded under the row of its prior."""
+  return entropy_tables.table_from_pmfs([model_prior.bin_pmf(p) for p in priors],
+                                        [p.half_width for p in priors])
 
 
-def fixed_bits(groups: str, leaves: int) -> int:
-  """What a non-empty section costs beyond its symbols: head, patterns, flags, framing."""
-  head = UPDATE_HEAD.size + len(groups.encode()) + (leaves + 7) // 8
+def fixed_bits(priors: model_prior.LeafPriors, groups: str, leaves: int) -> int:
+  """What a non-empty section costs beyond its symbols and prior indexes: head, leaf priors,
+  patterns, flags, framing."""
+  head = (UPDATE_HEAD.size + len(priors.priors) * PRIOR_PARAMS.size + PATTERNS_LENGTH.size
+          + len(groups.encode()) + (leaves + 7) // 8)
   return 8 * head + ESCAPE_LENGTH_BITS + RANGE_CODER_FLUSH_BITS
 
 
+def index_bytes(priors: model_prior.LeafPriors, opened, xp=np):
+  """Bytes of the packed prior indexes of `opened` flagged leaves."""
+  return xp.ceil(priors.index_bits * opened / 8)
+
+
 def symbol_bits(prior: model_prior.SpikeSlab) -> tuple[np.ndarray, float]:
-  """(bits of k = −K..K under the 16-bit table, bits of the escape symbol itself)."""
-  table = update_table(prior)
+  """(bits of k = −K..K under the prior's 16-bit table, bits of the escape symbol itself)."""
+  table = update_table((prior,))
   counts = np.diff(table.lookup[0, 1:].astype(np.int64))
   bits = -np.log2(counts[:2 * prior.half_width + 2] / (1 << entropy_tables.PRECISION))
   return bits[:-1], float(bits[-1])
 
 
 def ideal_symbol_bits(prior: model_prior.SpikeSlab, k: np.ndarray) -> float:
-  """What the range code and its escape block spend on the integers k (no head, flags or
-  framing)."""
+  """What the range code and its escape block spend on the integers k under one prior (no head,
+  flags or framing)."""
   k = np.asarray(k).reshape(-1)
   escaped = np.abs(k) > prior.half_width
-  return (entropy_tables.ideal_bits(k, np.zeros_like(k), update_table(prior))
+  return (entropy_tables.ideal_bits(k, np.zeros_like(k), update_table((prior,)))
           + 8.0 * entropy_tables.varint_bytes(k[escaped]).sum())
 
 
-def coded_bits(prior: model_prior.SpikeSlab, groups: str, delta_hat: dict) -> jax.Array:
-  """The bits ModelUpdate.to_bytes writes for δ̂ (a dict of multiples of t), in JAX: flags,
-  the table's quantized probabilities (its floor included), escapes and framing. No gradient:
-  it is piecewise constant in δ."""
-  in_table, escape = symbol_bits(prior)
-  in_table = jnp.asarray(in_table, jnp.float32)
-  half = prior.half_width
-  total, any_open = 0.0, False
+def cheapest_prior(priors: model_prior.LeafPriors, k: np.ndarray) -> int:
+  """The index of the prior a leaf's integers k cost fewest bits under."""
+  return int(np.argmin([ideal_symbol_bits(p, k) for p in priors.priors]))
+
+
+def leaf_costs(priors: model_prior.LeafPriors, delta_hat: dict) -> tuple[jax.Array, jax.Array]:
+  """In JAX, per leaf of δ̂ (sorted names): the bits of its symbols and escapes under each
+  prior [leaves, J], and whether it is opened [leaves]. No gradient: piecewise constant in δ."""
+  rows = [(jnp.asarray(bits, jnp.float32), escape, p.half_width)
+          for p, (bits, escape) in ((p, symbol_bits(p)) for p in priors.priors)]
+  costs, opened = [], []
   for name in sorted(delta_hat):
-    k = jnp.rint(jax.lax.stop_gradient(delta_hat[name]) / prior.t).astype(jnp.int32)
+    k = jnp.rint(jax.lax.stop_gradient(delta_hat[name]) / priors.t).astype(jnp.int32)
     varint = 8.0 * entropy_tables.varint_bytes(k, jnp).astype(jnp.float32)
-    bits = jnp.where(jnp.abs(k) <= half, in_table[jnp.clip(k + half, 0, 2 * half)],
-                     escape + varint)
-    opened = jnp.any(k != 0)
-    total += jnp.where(opened, jnp.sum(bits), 0.0)
-    any_open = jnp.logical_or(any_open, opened)
-  return jnp.where(any_open, total + fixed_bits(groups, len(delta_hat)), 0.0)
+    costs.append(jnp.stack([
+        jnp.sum(jnp.where(jnp.abs(k) <= half, bits[jnp.clip(k + half, 0, 2 * half)],
+                          escape + varint)) for bits, escape, half in rows]))
+    opened.append(jnp.any(k != 0))
+  return jnp.stack(costs), jnp.stack(opened)
+
+
+def total_bits(priors: model_prior.LeafPriors, groups: str, costs: jax.Array,
+               opened: jax.Array) -> jax.Array:
+  """The section's bits from leaf_costs: each opened leaf under its cheapest prior, its index,
+  and the fixed part; 0 when no leaf is opened."""
+  symbols = jnp.sum(jnp.where(opened, jnp.min(costs, axis=1), 0.0))
+  indexes = 8.0 * index_bytes(priors, jnp.sum(opened), jnp)
+  return jnp.where(jnp.any(opened), symbols + indexes + fixed_bits(priors, groups, len(opened)),
+                   0.0)
+
+
+def coded_bits(priors: model_prior.LeafPriors, groups: str, delta_hat: dict) -> jax.Array:
+  """The bits ModelUpdate.to_bytes writes for δ̂ (a dict of multiples of t), in JAX: flags,
+  prior indexes, the tables' quantized probabilities (their floor included), escapes and
+  framing. No gradient: it is piecewise constant in δ."""
+  return total_bits(priors, groups, *leaf_costs(priors, delta_hat))
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelUpdate:
-  """A quantized update: δ̂ = k·t over the leaves `names` of θ_D, priced by `prior`."""
-  prior: model_prior.SpikeSlab
+  """A quantized update: δ̂ = k·t over the leaves `names` of θ_D, each opened leaf coded under
+  the cheapest of `priors`."""
+  priors: model_prior.LeafPriors
   groups: str  # the adapt.groups patterns that select `names`
   names: tuple[str, ...]  # sorted leaf names: the coding order
   k: tuple[np.ndarray, ...]  # int32 per leaf, in the leaf's shape
 
   @classmethod
-  def from_delta(cls, delta: dict, prior: model_prior.SpikeSlab, groups: str) -> 'ModelUpdate':
+  def from_delta(cls, delta: dict, priors: model_prior.LeafPriors, groups: str) -> 'ModelUpdate':
     """Rounds a (trained) δ to its bins, k = round(δ/t)."""
     names = tuple(sorted(delta))
-    k = tuple(np.rint(np.asarray(delta[n], np.float64) / prior.t).astype(np.int32)
+    k = tuple(np.rint(np.asarray(delta[n], np.float64) / priors.t).astype(np.int32)
               for n in names)
-    return cls(prior, groups, names, k)
+    return cls(priors, groups, names, k)
 
   @property
   def is_zero(self) -> bool:
@@ -147,7 +180,8 @@ class ModelUpdate:
 
   def delta_hat(self) -> dict[str, np.ndarray]:
     """δ̂ = k·t in float32, exactly as sender and receiver both form it."""
-    return {n: k.astype(np.float32) * np.float32(self.prior.t) for n, k in zip(self.names, self.k)}
+    t = np.float32(self.priors.t)
+    return {n: k.astype(np.float32) * t for n, k in zip(self.names, self.k)}
 
   def apply(self, base_params):
     """θ_D + δ̂."""
@@ -157,62 +191,109 @@ class ModelUpdate:
     """Per leaf in coding order: does δ̂ change any entry of it?"""
     return [bool(k.any()) for k in self.k]
 
-  def coded_integers(self) -> np.ndarray:
-    """k of the flagged leaves, in coding order: what the range coder codes."""
-    kept = [k.reshape(-1) for k, f in zip(self.k, self.changed()) if f]
-    return np.concatenate(kept) if kept else np.zeros(0, np.int32)
+  def coded_leaves(self) -> list[tuple[np.ndarray, int]]:
+    """(k, index of its prior) of each flagged leaf, in coding order."""
+    return [(k, cheapest_prior(self.priors, k)) for k, f in zip(self.k, self.changed()) if f]
 
   def ideal_bits(self) -> float:
     """The bits to_bytes writes, to within the range coder's flush (0 for δ̂ = 0)."""
     if self.is_zero:
       return 0.0
-    return (fixed_bits(self.groups, len(self.names))
-            + ideal_symbol_bits(self.prior, self.coded_integers()))
+    leaves = self.coded_leaves()
+    return (fixed_bits(self.priors, self.groups, len(self.names))
+            + 8 * index_bytes(self.priors, len(leaves))
+            + sum(ideal_symbol_bits(self.priors.priors[i], k) for k, i in leaves))
 
   def to_bytes(self) -> bytes:
     """The UPDATE section payload; b'' when δ̂ = 0 (the receiver then uses θ_D as is)."""
     from rdm import range_coding  # TensorFlow stays out of finetuning imports
     if self.is_zero:
       return b''
+    priors = self.priors.priors
     groups = self.groups.encode()
-    head = UPDATE_HEAD.pack(self.prior.t, self.prior.alpha, self.prior.sigma_slab, len(groups))
+    head = (UPDATE_HEAD.pack(self.priors.t, len(priors))
+            + b''.join(PRIOR_PARAMS.pack(p.alpha, p.sigma_slab) for p in priors)
+            + PATTERNS_LENGTH.pack(len(groups)) + groups)
     flags = np.packbits(np.array(self.changed(), bool)).tobytes()
-    k = self.coded_integers()
-    return head + groups + flags + range_coding.encode(k, np.zeros_like(k),
-                                                       update_table(self.prior))
+    leaves = self.coded_leaves()
+    indexes = pack_indexes([i for _, i in leaves], self.priors.index_bits)
+    k = np.concatenate([k.reshape(-1) for k, _ in leaves])
+    rows = np.concatenate([np.full(k.size, i, np.int32) for k, i in leaves])
+    return (head + flags + indexes
+            + range_coding.encode(k, rows, update_table(priors)))
 
   @classmethod
   def from_bytes(cls, payload: bytes, base_params) -> 'ModelUpdate':
     """Inverse of to_bytes given θ_D (leaf shapes); CodingError (a ValueError) naming the
     problem on anything malformed."""
     from rdm import range_coding
-    if len(payload) < UPDATE_HEAD.size:
-      raise CodingError('model update section is shorter than its header')
-    t, alpha, sigma_slab, n = UPDATE_HEAD.unpack_from(payload)
-    pos = UPDATE_HEAD.size + n
-    if len(payload) < pos:
-      raise CodingError('model update section ends inside its parameter patterns')
+    reader = SectionReader(payload)
+    t, count = reader.unpack(UPDATE_HEAD, 'its header')
+    pairs = [reader.unpack(PRIOR_PARAMS, 'its leaf priors') for _ in range(count)]
     try:
-      groups = payload[UPDATE_HEAD.size:pos].decode()
+      priors = model_prior.LeafPriors(tuple(model_prior.SpikeSlab(float(t), float(a), float(s))
+                                            for a, s in pairs))
+    except ValueError as e:
+      raise CodingError(f'model update priors are invalid: {e}') from e
+    try:
+      groups = reader.take(reader.unpack(PATTERNS_LENGTH, 'its patterns')[0],
+                           'its parameter patterns').decode()
     except UnicodeDecodeError as e:
       raise CodingError(f'model update patterns are not utf-8: {e}') from e
-    prior = model_prior.SpikeSlab(float(t), float(alpha), float(sigma_slab))
     names = selected_names(base_params, groups)
-    flag_bytes = (len(names) + 7) // 8
-    if len(payload) < pos + flag_bytes:
-      raise CodingError('model update ends inside its leaf flags')
-    flags = np.unpackbits(np.frombuffer(payload[pos:pos + flag_bytes], np.uint8))
+    flags = np.unpackbits(np.frombuffer(reader.take((len(names) + 7) // 8, 'its leaf flags'),
+                                        np.uint8))
     if flags[len(names):].any():
       raise CodingError('model update flags a leaf that does not exist')
     leaves = named_leaves(base_params)
     coded = [n for n, f in zip(names, flags) if f]
-    k_flat = range_coding.decode(payload[pos + flag_bytes:],
-                                 np.zeros(sum(leaves[n].size for n in coded), np.int32),
-                                 update_table(prior))
+    index = unpack_indexes(reader.take(int(index_bytes(priors, len(coded))), 'its prior indexes'),
+                           len(coded), priors.index_bits)
+    if np.any(index >= len(priors.priors)):
+      raise CodingError(f'model update codes a leaf under prior {index.max()} of '
+                        f'{len(priors.priors)}')
+    rows = np.concatenate([np.full(leaves[n].size, i, np.int32) for n, i in zip(coded, index)]
+                          + [np.zeros(0, np.int32)])
+    k_flat = range_coding.decode(reader.rest(), rows, update_table(priors.priors))
     k, start = {}, 0
     for n in coded:
       size = leaves[n].size
       k[n] = k_flat[start:start + size].reshape(leaves[n].shape)
       start += size
     zeros = {n: np.zeros(leaves[n].shape, np.int32) for n in names}
-    return cls(prior, groups, names, tuple(k.get(n, zeros[n]) for n in names))
+    return cls(priors, groups, names, tuple(k.get(n, zeros[n]) for n in names))
+
+
+def pack_indexes(indexes: list[int], bits: int) -> bytes:
+  """Each index in `bits` bits, most significant first, packed into bytes."""
+  if not bits:
+    return b''
+  as_bits = (np.asarray(indexes, np.uint8)[:, None] >> np.arange(bits - 1, -1, -1)) & 1
+  return np.packbits(as_bits.reshape(-1)).tobytes()
+
+
+def unpack_indexes(payload: bytes, count: int, bits: int) -> np.ndarray:
+  """Inverse of pack_indexes."""
+  if not bits:
+    return np.zeros(count, np.int64)
+  as_bits = np.unpackbits(np.frombuffer(payload, np.uint8))[:count * bits].reshape(count, bits)
+  return as_bits.astype(np.int64) @ (1 << np.arange(bits - 1, -1, -1))
+
+
+class SectionReader:
+  """Reads a section front to back; CodingError naming the part the payload ends inside."""
+
+  def __init__(self, payload: bytes):
+    self.payload, self.pos = payload, 0
+
+  def take(self, size: int, part: str) -> bytes:
+    if len(self.payload) < self.pos + size:
+      raise CodingError(f'model update section ends inside {part}')
+    self.pos += size
+    return self.payload[self.pos - size:self.pos]
+
+  def unpack(self, layout: struct.Struct, part: str) -> tuple:
+    return layout.unpack(self.take(layout.size, part))
+
+  def rest(self) -> bytes:
+    return self.payload[self.pos:]

@@ -13,6 +13,9 @@ from rdm import container, finetune, model, model_prior, model_update, pipeline,
 from rdm.container import FormatError
 
 PRIOR = model_prior.SpikeSlab(t=0.005, alpha=1000.0, sigma_slab=0.05)
+PAPER = model_prior.LeafPriors((PRIOR,))  # the paper's one prior for every leaf
+# and with two denser priors a leaf may choose instead (index: 2 bits per opened leaf)
+CHOICE = model_prior.LeafPriors.parse(PRIOR.t, PRIOR.alpha, PRIOR.sigma_slab, '10:0.005,1:0.005')
 
 
 def test_bin_masses_sum_to_one():
@@ -51,7 +54,8 @@ def test_model_rate_falls_as_the_update_becomes_sparser():
   assert costs == sorted(costs, reverse=True) and costs[-1] < 0.01 * costs[0]
 
 
-def random_update(params, groups: str, rng, density: float, leaves=None) -> model_update.ModelUpdate:
+def random_update(params, groups: str, rng, density: float, leaves=None,
+                  priors=PAPER) -> model_update.ModelUpdate:
   """A sparse δ̂ over the selected leaves (all, or the first `leaves`), with a few escapes."""
   delta = {n: np.asarray(d) for n, d in model_update.init_delta(params, groups).items()}
   chosen = sorted(delta)[:leaves]
@@ -61,7 +65,11 @@ def random_update(params, groups: str, rng, density: float, leaves=None) -> mode
     delta[n] = (k * PRIOR.t).astype(np.float32)
   k0 = delta[chosen[0]].reshape(-1)
   k0[:2] = [300 * PRIOR.t, -5000 * PRIOR.t]  # beyond the table: escapes
-  return model_update.ModelUpdate.from_delta(delta, PRIOR, groups)
+  return model_update.ModelUpdate.from_delta(delta, priors, groups)
+
+
+def coded_entries(update: model_update.ModelUpdate) -> int:
+  return sum(k.size for k, _ in update.coded_leaves())
 
 
 def test_update_round_trips_bit_exactly_through_the_coder(tiny_arch):
@@ -81,26 +89,27 @@ def shipped_size_params():
   return model.init_params(model.Architecture(64, 96), jax.random.PRNGKey(1))
 
 
+@pytest.mark.parametrize('priors', [PAPER, CHOICE], ids=['paper', 'choice'])
 @pytest.mark.parametrize('density,leaves', [(1e-4, None), (0.002, 3), (0.05, None), (0.001, 2)])
 def test_the_loss_prices_an_update_at_the_bits_the_coder_writes(shipped_size_params, density,
-                                                                leaves):
+                                                                leaves, priors):
   """M in the loss (model_update.coded_bits, in JAX) against the real payload of random sparse
   δ̂ with escapes: within 1 %, and within the coder's flush and byte boundary (±12 bits)."""
   update = random_update(shipped_size_params, 'g_s,h_s,prior_z',
-                         np.random.default_rng(int(density * 1e4)), density, leaves)
+                         np.random.default_rng(int(density * 1e4)), density, leaves, priors)
   real = 8 * len(update.to_bytes())
-  in_loss = float(model_update.coded_bits(PRIOR, update.groups, update.delta_hat()))
+  in_loss = float(model_update.coded_bits(priors, update.groups, update.delta_hat()))
   assert in_loss == pytest.approx(real, rel=0.01)
-  assert abs(update.ideal_bits() - real) <= 12 + 1e-3 * update.coded_integers().size
+  assert abs(update.ideal_bits() - real) <= 12 + 1e-3 * coded_entries(update)
   assert in_loss == pytest.approx(update.ideal_bits(), rel=1e-3)  # float32 sums in the loss
 
 
 def test_a_zero_update_is_not_sent_and_costs_nothing(tiny_arch):
   params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
-  update = model_update.ModelUpdate.from_delta(model_update.init_delta(params, 'g_s'), PRIOR,
+  update = model_update.ModelUpdate.from_delta(model_update.init_delta(params, 'g_s'), CHOICE,
                                                'g_s')
   assert update.is_zero and update.to_bytes() == b'' and update.ideal_bits() == 0
-  assert float(model_update.coded_bits(PRIOR, 'g_s', update.delta_hat())) == 0.0
+  assert float(model_update.coded_bits(CHOICE, 'g_s', update.delta_hat())) == 0.0
 
 
 def test_unchanged_leaves_cost_one_flag_bit_and_bad_flags_are_refused(tiny_arch):
@@ -110,17 +119,18 @@ def test_unchanged_leaves_cost_one_flag_bit_and_bad_flags_are_refused(tiny_arch)
   one = names[len(names) // 2]
   delta[one] = delta[one].copy()
   delta[one].reshape(-1)[:2] = [PRIOR.t, -3 * PRIOR.t]
-  update = model_update.ModelUpdate.from_delta(delta, PRIOR, 'g_s,h_s,prior_z')
-  alone = model_update.ModelUpdate.from_delta({one: delta[one]}, PRIOR, 'g_s,h_s,prior_z')
+  update = model_update.ModelUpdate.from_delta(delta, PAPER, 'g_s,h_s,prior_z')
+  alone = model_update.ModelUpdate.from_delta({one: delta[one]}, PAPER, 'g_s,h_s,prior_z')
   flag_bytes = (len(names) + 7) // 8
-  assert update.coded_integers().size == delta[one].size
+  assert coded_entries(update) == delta[one].size
   # Each further leaf costs its flag bit only; the flags are packed into whole bytes.
   assert update.ideal_bits() - alone.ideal_bits() == 8 * (flag_bytes - 1)
   payload = update.to_bytes()
   decoded = model_update.ModelUpdate.from_bytes(payload, params)
   assert all(np.array_equal(a, b) for a, b in zip(decoded.k, update.k))
   assert len(names) % 8, 'the last flag byte needs a spare bit for this check'
-  flags_end = model_update.UPDATE_HEAD.size + len(b'g_s,h_s,prior_z') + flag_bytes
+  flags_end = (model_update.UPDATE_HEAD.size + model_update.PRIOR_PARAMS.size
+               + model_update.PATTERNS_LENGTH.size + len(b'g_s,h_s,prior_z') + flag_bytes)
   forged = payload[:flags_end - 1] + bytes([payload[flags_end - 1] | 1]) + payload[flags_end:]
   with pytest.raises(ValueError, match='does not exist'):  # a flag beyond the last leaf
     model_update.ModelUpdate.from_bytes(forged, params)
@@ -225,9 +235,9 @@ def test_ablations_and_options_run_and_code_the_quantized_update(
   np.testing.assert_array_equal(stream.decode(result.encoded.data), result.encoded.x_hat)
 
 
-def rate_gradient_of(rate_gradient: str, delta):
-  return jax.grad(lambda d: finetune.model_bits(PRIOR, 'w', {'w': d}, model_update.quantize(
-      {'w': d}, PRIOR.t), rate_gradient, jax.random.PRNGKey(0)))(delta)
+def rate_gradient_of(rate_gradient: str, delta, priors=PAPER):
+  return jax.grad(lambda d: finetune.model_bits(priors, 'w', d, model_update.quantize(
+      d, PRIOR.t), rate_gradient, jax.random.PRNGKey(0)))(delta)
 
 
 def test_each_rate_gradient_is_its_surrogates_alone():
@@ -236,16 +246,72 @@ def test_each_rate_gradient_is_its_surrogates_alone():
   bins = jax.grad(lambda d: model_prior.update_bits(PRIOR, {'w': model_update.quantize(
       {'w': d}, PRIOR.t)['w']}))(delta)
   density = jax.grad(lambda d: model_prior.density_bits(PRIOR, {'w': d}))(delta)
-  np.testing.assert_allclose(rate_gradient_of('bins', delta), bins, rtol=1e-5)
-  np.testing.assert_allclose(rate_gradient_of('density', delta), density, rtol=1e-5)
+  np.testing.assert_allclose(rate_gradient_of('bins', {'w': delta})['w'], bins, rtol=1e-5)
+  np.testing.assert_allclose(rate_gradient_of('density', {'w': delta})['w'], density, rtol=1e-5)
   assert bins[0] == 0 and density[0] > 0  # inside the zero bin only the density pulls to 0
-  noise = rate_gradient_of('noise', delta)
+  noise = rate_gradient_of('noise', {'w': delta})['w']
   assert np.all(np.isfinite(noise)) and noise[0] != 0 and not np.allclose(noise, bins)
   # Whatever the gradient, the value is what the coder writes for round(δ/t)·t.
-  value = finetune.model_bits(PRIOR, 'w', {'w': delta}, {'w': delta}, 'noise',
+  value = finetune.model_bits(PAPER, 'w', {'w': delta}, {'w': delta}, 'noise',
                               jax.random.PRNGKey(0))
   assert float(value) == pytest.approx(float(model_update.coded_bits(
-      PRIOR, 'w', model_update.quantize({'w': delta}, PRIOR.t))))
+      PAPER, 'w', model_update.quantize({'w': delta}, PRIOR.t))))
+
+
+def test_each_leafs_rate_gradient_follows_the_prior_it_is_coded_under():
+  """With a choice of priors, a densely changed leaf is priced (value and gradient) under the
+  dense prior it is coded under, a sparse one under the paper's prior, in one expression."""
+  rng = np.random.default_rng(0)
+  dense = jnp.asarray(PRIOR.t * rng.choice([-1.0, 0.0, 1.0], 2000, p=[0.2, 0.6, 0.2])
+                      + rng.uniform(-0.002, 0.002, 2000), jnp.float32)
+  sparse = jnp.zeros(500).at[:3].set(PRIOR.t * jnp.array([1.2, -0.9, 2.1]))
+  delta = {'a': dense, 'b': sparse}
+  choice = [model_update.cheapest_prior(CHOICE, np.rint(np.asarray(d) / PRIOR.t).astype(int))
+            for d in (dense, sparse)]
+  assert choice[0] > 0 and choice[1] == 0
+  for gradient in ('bins', 'density'):
+    got = rate_gradient_of(gradient, delta, CHOICE)
+    for name, index in zip('ab', choice):
+      alone = model_prior.LeafPriors((CHOICE.priors[index],))
+      want = rate_gradient_of(gradient, {name: delta[name]}, alone)[name]
+      np.testing.assert_allclose(got[name], want, rtol=1e-5, atol=1e-7)
+  paper, chosen = (float(model_update.coded_bits(p, 'w', model_update.quantize(delta, PRIOR.t)))
+                   for p in (PAPER, CHOICE))
+  assert chosen < 0.5 * paper
+
+
+def test_a_leaf_coded_under_a_denser_prior_round_trips_and_bad_indexes_are_refused(tiny_arch):
+  params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
+  delta = {n: np.asarray(d) for n, d in model_update.init_delta(params, 'g_s').items()}
+  names = sorted(delta)
+  rng = np.random.default_rng(1)
+  dense, sparse = 'g_s/ConvTranspose_0/kernel', 'g_s/ConvTranspose_1/kernel'
+  delta[dense] = (PRIOR.t * rng.choice([-1, 0, 1], delta[dense].shape)).astype(np.float32)
+  delta[sparse] = delta[sparse].copy()
+  delta[sparse].reshape(-1)[0] = 2 * PRIOR.t
+  update = model_update.ModelUpdate.from_delta(delta, CHOICE, 'g_s')
+  assert [i for _, i in update.coded_leaves()] == [2, 0]  # α=1 for the dense kernel
+  payload = update.to_bytes()
+  paper = model_update.ModelUpdate.from_delta(delta, PAPER, 'g_s').to_bytes()
+  assert len(payload) < 0.6 * len(paper)
+  decoded = model_update.ModelUpdate.from_bytes(payload, params)
+  assert decoded.priors == CHOICE
+  assert all(np.array_equal(a, b) for a, b in zip(decoded.k, update.k))
+  indexes_at = (model_update.UPDATE_HEAD.size + 3 * model_update.PRIOR_PARAMS.size
+                + model_update.PATTERNS_LENGTH.size + len(b'g_s') + (len(names) + 7) // 8)
+  assert payload[indexes_at] == 0b1000_0000  # 2 bits each: 10, 00
+  forged = payload[:indexes_at] + bytes([0b1111_0000]) + payload[indexes_at + 1:]
+  with pytest.raises(ValueError, match='prior 3 of 3'):
+    model_update.ModelUpdate.from_bytes(forged, params)
+  with pytest.raises(ValueError, match='prior indexes'):
+    model_update.ModelUpdate.from_bytes(payload[:indexes_at], params)
+  with pytest.raises(ValueError, match='leaf priors'):
+    model_update.ModelUpdate.from_bytes(payload[:model_update.UPDATE_HEAD.size + 4], params)
+  no_prior = bytes([*payload[:4], 0]) + payload[model_update.UPDATE_HEAD.size:]
+  with pytest.raises(ValueError, match='1 to 16 leaf priors'):
+    model_update.ModelUpdate.from_bytes(no_prior, params)
+  with pytest.raises(ValueError, match='alpha:sigma_slab'):
+    model_prior.LeafPriors.parse(0.005, 1000.0, 0.05, '10')
 
 
 def test_full_finetuning_reduces_the_rdm_loss(use_tiny_models, bikes_frames, tmp_path):
@@ -303,9 +369,9 @@ def test_an_update_section_with_impossible_prior_fails_fast(tiny_arch, t, alpha,
   import struct
   import time
   params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
-  payload = struct.pack('<fffH', t, alpha, sigma_slab, 3) + b'g_s' + b'\x00' * 16
+  payload = struct.pack('<fBffH', t, 1, alpha, sigma_slab, 3) + b'g_s' + b'\x00' * 16
   start = time.time()
-  with pytest.raises(FormatError, match=r'model update section is invalid: adapt\.'):
+  with pytest.raises(FormatError, match=r'model update section is invalid: .*adapt\.'):
     stream.unpack_update(payload, params)
   assert time.time() - start < 1.0
 
@@ -369,7 +435,7 @@ def test_the_encoder_drops_a_leaf_opened_for_one_entry_and_keeps_one_that_pays(
   assert names == ('g_s/ConvTranspose_3/kernel', 'h_s/ConvTranspose_1/kernel')
   one_entry = np.zeros(params['h_s']['ConvTranspose_1']['kernel'].shape, np.int32)
   one_entry[0, 0, 0, 0] = 1
-  update = model_update.ModelUpdate(PRIOR, groups, names, (damage, one_entry))
+  update = model_update.ModelUpdate(PAPER, groups, names, (damage, one_entry))
   frames = bikes_frames[:2, :64, :128]
   beta = 8.0  # so that the dense restoring δ̂ (~60 kbit on 16 k pixels) pays
   values = prune.leaf_values(theta_d.arch, theta_d.params, update, frames, beta)

@@ -75,7 +75,7 @@ def test_rq3_splits_the_written_stream_by_parameter_group(use_tiny_models, tmp_p
 
 def test_a_leaf_that_damages_the_decoder_has_negative_net_value(bikes_frames):
   from rdm import model_prior, model_update, prune, zoo
-  prior = model_prior.SpikeSlab(0.005, 1000.0, 0.05)
+  priors = model_prior.LeafPriors((model_prior.SpikeSlab(0.005, 1000.0, 0.05),))
   theta_d = zoo.load_global_model('msh-n64-beta128')
   params = theta_d.params
   groups = 'g_s/ConvTranspose_3/kernel'
@@ -83,7 +83,7 @@ def test_a_leaf_that_damages_the_decoder_has_negative_net_value(bikes_frames):
   kernel = np.asarray(params['g_s']['ConvTranspose_3']['kernel'])
   noise = np.random.default_rng(0).integers(-4, 5, kernel.shape).astype(np.int32)
   frames = bikes_frames[:1, :64, :64]
-  update = model_update.ModelUpdate(prior, groups, names, (noise,))
+  update = model_update.ModelUpdate(priors, groups, names, (noise,))
   values = prune.leaf_values(theta_d.arch, params, update, frames, 64.0)
   assert list(values) == [groups]
   # Noise of up to ±0.02 (about the weights' own size) on every weight of the trained last layer:
