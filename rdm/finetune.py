@@ -4,8 +4,9 @@ Modes (config.adapt.mode):
   none     θ_D as is.
   encoder  finetune g_a and h_a only (nothing to transmit; L_RD).
   full     first the encoder phase, then g_a, h_a and the receiver-side update δ jointly (the
-           joint phase), δ quantized to δ̂ and priced by the spike-and-slab prior:
-           L_RDM = D + β(R + M), M the bits the coder writes for δ̂ (rdm.model_update).
+           joint phase), δ quantized to δ̂ and priced by the spike-and-slab prior (each opened
+           leaf by the cheapest of adapt.leaf_priors beside it): L_RDM = D + β(R + M), M the
+           bits the coder writes for δ̂ (rdm.model_update).
   latents  optimise every frame's y and z directly with θ_D fixed (no amortization gap).
 
 Both finetuning phases save candidates (evenly spaced checkpoints; the encoder phase also its
@@ -109,7 +110,7 @@ def model_bits(priors: model_prior.LeafPriors, groups: str, delta, delta_used,
   """M before normalisation: forward, the bits the coder writes for round(δ/t)·t; backward,
   the gradient of rate_surrogate alone, each leaf under the prior it is coded under now."""
   costs, opened = model_update.leaf_costs(priors, model_update.quantize(delta, priors.t))
-  coded = model_update.total_bits(priors, groups, costs, opened)
+  coded = model_update.total_bits(groups, costs, opened)
   sizes = [delta[n].size for n in sorted(delta)]
   entries = model_prior.per_entry(priors, jnp.argmin(costs, axis=1), sizes)
   surrogate = rate_surrogate(entries, delta, delta_used, rate_gradient, key)

@@ -4,7 +4,7 @@
 match the configured group patterns; its key order (sorted) is the order they are coded in.
 
 Section payload (empty when δ̂ = 0, so an unchanged model costs nothing):
-  t (float32), J (u8) | J × (α, σ_slab) (float32 ×2): the leaf priors (model_prior.LeafPriors)
+  t (float32), J (u8) | J × (α, σ_slab) (float32 ×2): the leaf priors its opened leaves use
   | u16 length + the group patterns (utf-8)
   | one flag bit per leaf (packed, in key order): does δ̂ change any entry of it?
   | per flagged leaf, the index of its prior in ⌈log2 J⌉ bits (packed; nothing when J = 1)
@@ -89,17 +89,14 @@ def update_table(priors: tuple[model_prior.SpikeSlab, ...]) -> entropy_tables.Co
                                         [p.half_width for p in priors])
 
 
-def fixed_bits(priors: model_prior.LeafPriors, groups: str, leaves: int) -> int:
-  """What a non-empty section costs beyond its symbols and prior indexes: head, leaf priors,
-  patterns, flags, framing."""
-  head = (UPDATE_HEAD.size + len(priors.priors) * PRIOR_PARAMS.size + PATTERNS_LENGTH.size
-          + len(groups.encode()) + (leaves + 7) // 8)
-  return 8 * head + ESCAPE_LENGTH_BITS + RANGE_CODER_FLUSH_BITS
-
-
-def index_bytes(priors: model_prior.LeafPriors, opened, xp=np):
-  """Bytes of the packed prior indexes of `opened` flagged leaves."""
-  return xp.ceil(priors.index_bits * opened / 8)
+def overhead_bits(groups: str, leaves: int, written, opened, xp=np):
+  """What a non-empty section costs beyond its symbols: head, the `written` priors its opened
+  leaves use, patterns, flags, the `opened` leaves' packed prior indexes, framing. xp: numpy, or
+  jax.numpy in the loss (written and opened are then traced)."""
+  head = UPDATE_HEAD.size + PATTERNS_LENGTH.size + len(groups.encode()) + (leaves + 7) // 8
+  indexes = xp.ceil(xp.ceil(xp.log2(written)) * opened / 8)
+  return (8 * (head + written * PRIOR_PARAMS.size + indexes) + ESCAPE_LENGTH_BITS
+          + RANGE_CODER_FLUSH_BITS)
 
 
 def symbol_bits(prior: model_prior.SpikeSlab) -> tuple[np.ndarray, float]:
@@ -140,21 +137,22 @@ def leaf_costs(priors: model_prior.LeafPriors, delta_hat: dict) -> tuple[jax.Arr
   return jnp.stack(costs), jnp.stack(opened)
 
 
-def total_bits(priors: model_prior.LeafPriors, groups: str, costs: jax.Array,
-               opened: jax.Array) -> jax.Array:
-  """The section's bits from leaf_costs: each opened leaf under its cheapest prior, its index,
-  and the fixed part; 0 when no leaf is opened."""
+def total_bits(groups: str, costs: jax.Array, opened: jax.Array) -> jax.Array:
+  """The section's bits from leaf_costs: each opened leaf under its cheapest prior, the priors
+  so used, the indexes and the rest of the overhead; 0 when no leaf is opened."""
+  choice = jnp.argmin(costs, axis=1)
+  used = jnp.any(opened[:, None] & (choice[:, None] == jnp.arange(costs.shape[1])), axis=0)
   symbols = jnp.sum(jnp.where(opened, jnp.min(costs, axis=1), 0.0))
-  indexes = 8.0 * index_bytes(priors, jnp.sum(opened), jnp)
-  return jnp.where(jnp.any(opened), symbols + indexes + fixed_bits(priors, groups, len(opened)),
-                   0.0)
+  overhead = overhead_bits(groups, len(opened), jnp.maximum(jnp.sum(used), 1), jnp.sum(opened),
+                           jnp)
+  return jnp.where(jnp.any(opened), symbols + overhead, 0.0)
 
 
 def coded_bits(priors: model_prior.LeafPriors, groups: str, delta_hat: dict) -> jax.Array:
   """The bits ModelUpdate.to_bytes writes for δ̂ (a dict of multiples of t), in JAX: flags,
   prior indexes, the tables' quantized probabilities (their floor included), escapes and
   framing. No gradient: it is piecewise constant in δ."""
-  return total_bits(priors, groups, *leaf_costs(priors, delta_hat))
+  return total_bits(groups, *leaf_costs(priors, delta_hat))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,32 +189,36 @@ class ModelUpdate:
     """Per leaf in coding order: does δ̂ change any entry of it?"""
     return [bool(k.any()) for k in self.k]
 
-  def coded_leaves(self) -> list[tuple[np.ndarray, int]]:
-    """(k, index of its prior) of each flagged leaf, in coding order."""
-    return [(k, cheapest_prior(self.priors, k)) for k, f in zip(self.k, self.changed()) if f]
+  def written_priors(self) -> tuple[model_prior.LeafPriors, list[tuple[np.ndarray, int]]]:
+    """The priors the section carries (those its flagged leaves are coded under, in order: an
+    update that needs only the paper's prior carries only that one) and (k, its prior's index
+    among them) of each flagged leaf, in coding order."""
+    leaves = [(k, cheapest_prior(self.priors, k)) for k, f in zip(self.k, self.changed()) if f]
+    used = sorted({i for _, i in leaves})
+    return (model_prior.LeafPriors(tuple(self.priors.priors[i] for i in used)),
+            [(k, used.index(i)) for k, i in leaves])
 
   def ideal_bits(self) -> float:
     """The bits to_bytes writes, to within the range coder's flush (0 for δ̂ = 0)."""
     if self.is_zero:
       return 0.0
-    leaves = self.coded_leaves()
-    return (fixed_bits(self.priors, self.groups, len(self.names))
-            + 8 * index_bytes(self.priors, len(leaves))
-            + sum(ideal_symbol_bits(self.priors.priors[i], k) for k, i in leaves))
+    written, leaves = self.written_priors()
+    return (overhead_bits(self.groups, len(self.names), len(written.priors), len(leaves))
+            + sum(ideal_symbol_bits(written.priors[i], k) for k, i in leaves))
 
   def to_bytes(self) -> bytes:
     """The UPDATE section payload; b'' when δ̂ = 0 (the receiver then uses θ_D as is)."""
     from rdm import range_coding  # TensorFlow stays out of finetuning imports
     if self.is_zero:
       return b''
-    priors = self.priors.priors
+    written, leaves = self.written_priors()
+    priors = written.priors
     groups = self.groups.encode()
-    head = (UPDATE_HEAD.pack(self.priors.t, len(priors))
+    head = (UPDATE_HEAD.pack(written.t, len(priors))
             + b''.join(PRIOR_PARAMS.pack(p.alpha, p.sigma_slab) for p in priors)
             + PATTERNS_LENGTH.pack(len(groups)) + groups)
     flags = np.packbits(np.array(self.changed(), bool)).tobytes()
-    leaves = self.coded_leaves()
-    indexes = pack_indexes([i for _, i in leaves], self.priors.index_bits)
+    indexes = pack_indexes([i for _, i in leaves], written.index_bits)
     k = np.concatenate([k.reshape(-1) for k, _ in leaves])
     rows = np.concatenate([np.full(k.size, i, np.int32) for k, i in leaves])
     return (head + flags + indexes
@@ -247,8 +249,8 @@ class ModelUpdate:
       raise CodingError('model update flags a leaf that does not exist')
     leaves = named_leaves(base_params)
     coded = [n for n, f in zip(names, flags) if f]
-    index = unpack_indexes(reader.take(int(index_bytes(priors, len(coded))), 'its prior indexes'),
-                           len(coded), priors.index_bits)
+    index = unpack_indexes(reader.take(-(-priors.index_bits * len(coded) // 8),
+                                       'its prior indexes'), len(coded), priors.index_bits)
     if np.any(index >= len(priors.priors)):
       raise CodingError(f'model update codes a leaf under prior {index.max()} of '
                         f'{len(priors.priors)}')

@@ -69,7 +69,7 @@ def random_update(params, groups: str, rng, density: float, leaves=None,
 
 
 def coded_entries(update: model_update.ModelUpdate) -> int:
-  return sum(k.size for k, _ in update.coded_leaves())
+  return sum(k.size for k, _ in update.written_priors()[1])
 
 
 def test_update_round_trips_bit_exactly_through_the_coder(tiny_arch):
@@ -280,17 +280,22 @@ def test_each_leafs_rate_gradient_follows_the_prior_it_is_coded_under():
   assert chosen < 0.5 * paper
 
 
-def test_a_leaf_coded_under_a_denser_prior_round_trips_and_bad_indexes_are_refused(tiny_arch):
+def test_leaves_coded_under_denser_priors_round_trip_and_bad_indexes_are_refused(tiny_arch):
+  """A dense, a sparse and a moderately changed kernel are each coded under their own prior; the
+  section carries the priors used and a 2-bit index per opened leaf."""
   params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
   delta = {n: np.asarray(d) for n, d in model_update.init_delta(params, 'g_s').items()}
   names = sorted(delta)
   rng = np.random.default_rng(1)
-  dense, sparse = 'g_s/ConvTranspose_0/kernel', 'g_s/ConvTranspose_1/kernel'
+  dense, sparse, some = (f'g_s/ConvTranspose_{i}/kernel' for i in range(3))
   delta[dense] = (PRIOR.t * rng.choice([-1, 0, 1], delta[dense].shape)).astype(np.float32)
   delta[sparse] = delta[sparse].copy()
   delta[sparse].reshape(-1)[0] = 2 * PRIOR.t
+  delta[some] = (PRIOR.t * rng.choice([-1, 0, 1], delta[some].shape, p=[0.05, 0.9, 0.05])
+                 ).astype(np.float32)
   update = model_update.ModelUpdate.from_delta(delta, CHOICE, 'g_s')
-  assert [i for _, i in update.coded_leaves()] == [2, 0]  # α=1 for the dense kernel
+  written, leaves = update.written_priors()
+  assert written == CHOICE and [i for _, i in leaves] == [2, 0, 1]  # α = 1, 1000, 10
   payload = update.to_bytes()
   paper = model_update.ModelUpdate.from_delta(delta, PAPER, 'g_s').to_bytes()
   assert len(payload) < 0.6 * len(paper)
@@ -299,8 +304,8 @@ def test_a_leaf_coded_under_a_denser_prior_round_trips_and_bad_indexes_are_refus
   assert all(np.array_equal(a, b) for a, b in zip(decoded.k, update.k))
   indexes_at = (model_update.UPDATE_HEAD.size + 3 * model_update.PRIOR_PARAMS.size
                 + model_update.PATTERNS_LENGTH.size + len(b'g_s') + (len(names) + 7) // 8)
-  assert payload[indexes_at] == 0b1000_0000  # 2 bits each: 10, 00
-  forged = payload[:indexes_at] + bytes([0b1111_0000]) + payload[indexes_at + 1:]
+  assert payload[indexes_at] == 0b1000_0100  # 2 bits each: 10, 00, 01
+  forged = payload[:indexes_at] + bytes([0b1100_0100]) + payload[indexes_at + 1:]
   with pytest.raises(ValueError, match='prior 3 of 3'):
     model_update.ModelUpdate.from_bytes(forged, params)
   with pytest.raises(ValueError, match='prior indexes'):
@@ -312,6 +317,17 @@ def test_a_leaf_coded_under_a_denser_prior_round_trips_and_bad_indexes_are_refus
     model_update.ModelUpdate.from_bytes(no_prior, params)
   with pytest.raises(ValueError, match='alpha:sigma_slab'):
     model_prior.LeafPriors.parse(0.005, 1000.0, 0.05, '10')
+
+
+def test_an_update_that_needs_only_the_paper_prior_is_coded_as_with_that_prior_alone(tiny_arch):
+  """The further priors cost nothing where no leaf uses them: same bytes, same M."""
+  params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
+  update = random_update(params, 'g_s,h_s', np.random.default_rng(3), 0.001, priors=CHOICE)
+  assert update.written_priors()[0] == PAPER
+  alone = model_update.ModelUpdate(PAPER, update.groups, update.names, update.k)
+  assert update.to_bytes() == alone.to_bytes()
+  assert float(model_update.coded_bits(CHOICE, update.groups, update.delta_hat())) == (
+      pytest.approx(float(model_update.coded_bits(PAPER, update.groups, update.delta_hat()))))
 
 
 def test_full_finetuning_reduces_the_rdm_loss(use_tiny_models, bikes_frames, tmp_path):
