@@ -4,10 +4,10 @@
 
 Default: the bundled bikes clip (20 I-frames, 640×272), global model msh-n64-beta128,
 β=128, t=0.005; 200 encoder-phase + 200 joint-phase steps of 2 whole I-frames, 9 candidates
-and the best one without its unpaid leaves of δ̂ coded: 8 min 36 s on 2 quiet CPU cores. Prints
+and the best one without its unpaid leaves of δ̂ coded: 8 min 16 s on 2 quiet CPU cores. Prints
 real-byte bpp (latent / model / header / total), PSNR and coded L_RDM for the global model,
-encoder-only finetuning and the stream written (2026-11-29, θ_D v4: 0.3334 / 33.35,
-0.3193 / 33.41, 0.3123 bpp / 33.40 dB), and writes
+encoder-only finetuning and the stream written (2026-11-29, θ_D v4, leaf priors: 0.3334 / 33.35,
+0.3193 / 33.41, 0.3116 bpp / 33.42 dB), and writes
 results-*.json, rd-*.png and the .rdm to the workdir (WORKSPACE.md).
 Other videos: --config.data.video=PATH; sweeps: --config.loss.beta=..., --config.adapt.t=...
 """
