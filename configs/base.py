@@ -62,7 +62,7 @@ def get_config() -> ml_collections.ConfigDict:
   # Further priors an opened leaf may be coded under, as comma-separated 'α:σ_slab' pairs (same
   # t): each takes the one of fewest bits, the update carries the priors so used and names each
   # leaf's in ⌈log2 J⌉ bits. '' = the paper's one prior. These three (for leaves changed in ~1 %,
-  # ~10 %, ~50 % of entries) lowered full's coded L_RDM at every β of bikes (WORKSPACE.md).
+  # ~10 %, ~50 % of entries) lowered full's coded L_RDM at every β of bikes and carphone.
   c.adapt.leaf_priors = '100:0.01,10:0.005,1:0.005'
   c.adapt.model_rate = True  # include M in the loss (RQ2 ablation: False)
   # What M's gradient follows (its value is always the bits the coder writes for δ̂):

@@ -37,7 +37,8 @@ def seeds(folder: pathlib.Path) -> None:
   raw = stream.encode_frames(shipped_model(), frame).data
   (folder / 'carphone.rdm').write_bytes(raw)
   delta = model_update.init_delta(PARAMS, 'g_s')
-  delta = {k: v + PRIORS.t * (np.arange(v.size).reshape(v.shape) % 3 == 0) for k, v in delta.items()}
+  delta = {k: v + PRIORS.t * (np.arange(v.size).reshape(v.shape) % 3 == 0)
+           for k, v in delta.items()}
   update = model_update.ModelUpdate.from_delta(delta, PRIORS, 'g_s')
   (folder / 'update.bin').write_bytes(update.to_bytes())
 

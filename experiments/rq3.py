@@ -6,10 +6,11 @@
 Finetunes in full mode (current defaults; --workdir: resumes, or reuses, a finished run such as a
 sweep point's), codes the stream, and reports for every leaf group of δ̂ (each layer of
 g_s and h_s, the z prior; kernels, biases and GDN parameters apart): parameters, fraction
-non-zero, the prior it is coded under, coded bits (flag + prior index + its table), mean |δ̂|, and what the leaf's δ̂ is worth:
-the rise in L_RDM when it alone is reset to θ_D, with the written encoder (it co-adapted with δ̂,
-so this is the leaf's marginal value at the written point, not its value alone); then header /
-update / z / y bits. Writes --out (default experiments/results/rq3-<video>-b<beta>.json).
+non-zero, the prior it is coded under, coded bits (flag + prior index + its table), mean |δ̂|,
+and what the leaf's δ̂ is worth: the rise in L_RDM when it alone is reset to θ_D, with the
+written encoder (it co-adapted with δ̂, so this is the leaf's marginal value at the written
+point, not its value alone); then header / update / z / y bits. Writes --out (default
+experiments/results/rq3-<video>-b<beta>.json).
 """
 import argparse
 import json
@@ -93,7 +94,8 @@ def main():
   print(f'{"group":<40}{"params":>9}{"nonzero":>9}{"prior":>12}{"bits":>10}{"chan.flags":>11}'
         f'{"mean|δ̂|":>11}{"net":>9}{"price":>8}')
   for r in rows:
-    print(f'{r["group"]:<40}{r["params"]:>9}{r["nonzero"]:>9.4f}{r["prior"]:>12}{r["bits"]:>10.0f}'
+    print(f'{r["group"]:<40}{r["params"]:>9}{r["nonzero"]:>9.4f}{r["prior"]:>12}'
+          f'{r["bits"]:>10.0f}'
           f'{r["bits_channel_flags"]:>11.0f}{r["mean_abs_delta"]:>11.2e}{r["net_value"]:>9.3f}'
           f'{r["price"]:>8.3f}')
   leaf_bits, channel_bits = (sum(r[k] for r in rows) for k in ('bits', 'bits_channel_flags'))
