@@ -69,17 +69,26 @@ def write(stream: Stream) -> bytes:
   return header + b''.join(p for _, p in payloads)
 
 
-class _Reader:
-  def __init__(self, data: bytes):
-    self.data, self.pos = data, 0
+class Reader:
+  """Reads a byte string front to back; `error` naming the part it ends inside (the stream here,
+  the model update section in rdm.model_update)."""
 
-  def take(self, s: struct.Struct, what: str):
-    if self.pos + s.size > len(self.data):
-      raise FormatError(f'truncated: the stream ends inside the {what} '
-                        f'(byte {len(self.data)} of at least {self.pos + s.size})')
-    values = s.unpack_from(self.data, self.pos)
-    self.pos += s.size
-    return values
+  def __init__(self, data: bytes, error: type[ValueError] = FormatError,
+               name: str = 'the stream'):
+    self.data, self.pos, self.error, self.name = data, 0, error, name
+
+  def take_bytes(self, size: int, what: str) -> bytes:
+    if self.pos + size > len(self.data):
+      raise self.error(f'truncated: {self.name} ends inside the {what} '
+                       f'(byte {len(self.data)} of at least {self.pos + size})')
+    self.pos += size
+    return self.data[self.pos - size:self.pos]
+
+  def take(self, s: struct.Struct, what: str) -> tuple:
+    return s.unpack(self.take_bytes(s.size, what))
+
+  def rest(self) -> bytes:
+    return self.data[self.pos:]
 
 
 def read(data: bytes) -> Stream:
@@ -88,7 +97,7 @@ def read(data: bytes) -> Stream:
     raise FormatError('empty input: not an .rdm stream')
   if data[:len(MAGIC)] != MAGIC[:len(data)]:
     raise FormatError(f'not an .rdm stream (starts with {data[:4]!r}, expected {MAGIC!r})')
-  r = _Reader(data)
+  r = Reader(data)
   magic, version, model_id, count = r.take(_HEAD, 'header')
   if version > VERSION:
     raise FormatError(f'format version {version} is newer than this rdm reads ({VERSION}); '

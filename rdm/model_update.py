@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rdm import container
 from rdm import entropy_tables
 from rdm import model
 from rdm import model_prior
@@ -124,8 +125,10 @@ def cheapest_prior(priors: model_prior.LeafPriors, k: np.ndarray) -> int:
 def leaf_costs(priors: model_prior.LeafPriors, delta_hat: dict) -> tuple[jax.Array, jax.Array]:
   """In JAX, per leaf of δ̂ (sorted names): the bits of its symbols and escapes under each
   prior [leaves, J], and whether it is opened [leaves]. No gradient: piecewise constant in δ."""
-  rows = [(jnp.asarray(bits, jnp.float32), escape, p.half_width)
-          for p, (bits, escape) in ((p, symbol_bits(p)) for p in priors.priors)]
+  rows = []
+  for p in priors.priors:
+    bits, escape = symbol_bits(p)
+    rows.append((jnp.asarray(bits, jnp.float32), escape, p.half_width))
   costs, opened = [], []
   for name in sorted(delta_hat):
     k = jnp.rint(jax.lax.stop_gradient(delta_hat[name]) / priors.t).astype(jnp.int32)
@@ -229,28 +232,28 @@ class ModelUpdate:
     """Inverse of to_bytes given θ_D (leaf shapes); CodingError (a ValueError) naming the
     problem on anything malformed."""
     from rdm import range_coding
-    reader = SectionReader(payload)
-    t, count = reader.unpack(UPDATE_HEAD, 'its header')
-    pairs = [reader.unpack(PRIOR_PARAMS, 'its leaf priors') for _ in range(count)]
+    reader = container.Reader(payload, CodingError, 'the model update section')
+    t, count = reader.take(UPDATE_HEAD, 'header')
+    pairs = [reader.take(PRIOR_PARAMS, 'leaf priors') for _ in range(count)]
     try:
       priors = model_prior.LeafPriors(tuple(model_prior.SpikeSlab(float(t), float(a), float(s))
                                             for a, s in pairs))
     except ValueError as e:
       raise CodingError(f'model update priors are invalid: {e}') from e
     try:
-      groups = reader.take(reader.unpack(PATTERNS_LENGTH, 'its patterns')[0],
-                           'its parameter patterns').decode()
+      groups = reader.take_bytes(reader.take(PATTERNS_LENGTH, 'patterns length')[0],
+                                 'parameter patterns').decode()
     except UnicodeDecodeError as e:
       raise CodingError(f'model update patterns are not utf-8: {e}') from e
     names = selected_names(base_params, groups)
-    flags = np.unpackbits(np.frombuffer(reader.take((len(names) + 7) // 8, 'its leaf flags'),
+    flags = np.unpackbits(np.frombuffer(reader.take_bytes((len(names) + 7) // 8, 'leaf flags'),
                                         np.uint8))
     if flags[len(names):].any():
       raise CodingError('model update flags a leaf that does not exist')
     leaves = named_leaves(base_params)
     coded = [n for n, f in zip(names, flags) if f]
-    index = unpack_indexes(reader.take(-(-priors.index_bits * len(coded) // 8),
-                                       'its prior indexes'), len(coded), priors.index_bits)
+    index = unpack_indexes(reader.take_bytes(-(-priors.index_bits * len(coded) // 8),
+                                             'prior indexes'), len(coded), priors.index_bits)
     if np.any(index >= len(priors.priors)):
       raise CodingError(f'model update codes a leaf under prior {index.max()} of '
                         f'{len(priors.priors)}')
@@ -280,22 +283,3 @@ def unpack_indexes(payload: bytes, count: int, bits: int) -> np.ndarray:
     return np.zeros(count, np.int64)
   as_bits = np.unpackbits(np.frombuffer(payload, np.uint8))[:count * bits].reshape(count, bits)
   return as_bits.astype(np.int64) @ (1 << np.arange(bits - 1, -1, -1))
-
-
-class SectionReader:
-  """Reads a section front to back; CodingError naming the part the payload ends inside."""
-
-  def __init__(self, payload: bytes):
-    self.payload, self.pos = payload, 0
-
-  def take(self, size: int, part: str) -> bytes:
-    if len(self.payload) < self.pos + size:
-      raise CodingError(f'model update section ends inside {part}')
-    self.pos += size
-    return self.payload[self.pos - size:self.pos]
-
-  def unpack(self, layout: struct.Struct, part: str) -> tuple:
-    return layout.unpack(self.take(layout.size, part))
-
-  def rest(self) -> bytes:
-    return self.payload[self.pos:]
