@@ -42,11 +42,11 @@ def gains(records: list, axis: str) -> list:
   return out
 
 
-def candidate_curves(records: list) -> dict:
-  """{β: [(steps so far, coded L_RDM)]} along the candidates of each untagged full point."""
+def candidate_curves(records: list, tag: str = '') -> dict:
+  """{β: [(steps so far, coded L_RDM)]} along the candidates of each full point tagged tag."""
   out = {}
   for r in records:
-    if r['mode'] != 'full' or r.get('tag'):
+    if r['mode'] != 'full' or r.get('tag', '') != tag:
       continue
     by_label = {c['label']: c['loss'] for c in r['candidates']  # training's, not the pruned one
                 if not c['label'].endswith(prune.SUFFIX)}
@@ -57,12 +57,12 @@ def candidate_curves(records: list) -> dict:
   return dict(sorted(out.items()))
 
 
-def report_candidates(path: pathlib.Path) -> None:
+def report_candidates(path: pathlib.Path, tag: str = '') -> None:
   """Print and plot the gain over θ_D of each candidate, in % of θ_D's coded L_RDM."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
-  curves = candidate_curves(load(path))
+  curves = candidate_curves(load(path), tag)
   fig, ax = plt.subplots(figsize=(6, 4))
   for beta, points in curves.items():
     start = points[0][1]
@@ -121,9 +121,10 @@ def main():
   p.add_argument('--workdirs', type=pathlib.Path, default=ROOT / 'runs' / 'rq4')
   p.add_argument('--candidates', type=pathlib.Path,
                  help="a sweep's .jsonl: follow its full points' candidates instead of running")
+  p.add_argument('--tag', default='', help='with --candidates: the sweep tag of the points to follow')
   args = p.parse_args()
   if args.candidates:
-    report_candidates(args.candidates)
+    report_candidates(args.candidates, args.tag)
     return
   overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
   out = args.out or ROOT / 'experiments' / 'results' / f'rq4-{args.video}.jsonl'

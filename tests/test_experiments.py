@@ -91,6 +91,19 @@ def test_a_leaf_that_damages_the_decoder_has_negative_net_value(bikes_frames):
   assert values[groups] < -64 * update.ideal_bits() / 64 ** 2
 
 
+def test_rq4_follows_the_candidates_of_the_points_with_the_asked_tag():
+  from experiments import rq4
+  def point(tag, losses):
+    labels = ('encoder@0', 'encoder@100', 'joint@100', 'joint@100-pruned')
+    return {'mode': 'full', 'beta': 64.0, 'tag': tag,
+            'candidates': [{'label': l, 'loss': x} for l, x in zip(labels, losses)]}
+  records = [point('', (9, 8, 7, 6)), point('leafpriors', (9, 8, 5, 4)),
+             {**point('leafpriors', (9, 9, 9, 9)), 'mode': 'encoder'}]
+  # The pruned candidate is not a step of training; the joint phase counts on from the encoder's.
+  assert rq4.candidate_curves(records) == {64.0: [(0, 9), (100, 8), (200, 7)]}
+  assert rq4.candidate_curves(records, 'leafpriors') == {64.0: [(0, 9), (100, 8), (200, 5)]}
+
+
 def test_rq4_measures_both_axes_and_plots_the_gain(use_tiny_models, tmp_path):
   out = tmp_path / 'rq4.jsonl'
   args = ['experiments/rq4.py', '--video', 'carphone', '--betas', '64', '--model', 'tiny-a',
