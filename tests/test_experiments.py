@@ -91,6 +91,27 @@ def test_a_leaf_that_damages_the_decoder_has_negative_net_value(bikes_frames):
   assert values[groups] < -64 * update.ideal_bits() / 64 ** 2
 
 
+@pytest.mark.parametrize('layout', ['out', 'in'])
+def test_a_kernel_truncated_to_rank_r_is_its_best_rank_r_part(layout):
+  from experiments import free_update_rank
+  rng = np.random.default_rng(0)
+  kernel = rng.normal(size=(5, 5, 6, 4))
+  whole, numbers, energy = free_update_rank.truncated(kernel, 200, layout)
+  np.testing.assert_allclose(whole, kernel, atol=1e-12)
+  assert energy == pytest.approx(1.0)
+  # a kernel made of two rank-one terms in this layout is kept whole at rank 2, not at rank 1
+  a, b = rng.normal(size=(2, 150)), rng.normal(size=(2, 4 if layout == 'out' else 100))
+  if layout == 'out':
+    low = (a.T @ b).reshape(5, 5, 6, 4)
+  else:
+    low = (a[:, :6].T @ b).reshape(6, 5, 5, 4).transpose(1, 2, 0, 3)
+  two, numbers, energy = free_update_rank.truncated(low, 2, layout)
+  np.testing.assert_allclose(two, low, atol=1e-9)
+  assert numbers == 2 * (150 + 4 if layout == 'out' else 6 + 100)
+  one, _, energy = free_update_rank.truncated(low, 1, layout)
+  assert 0 < energy < 1 and np.abs(one - low).max() > 1e-3
+
+
 def test_rq4_follows_the_candidates_of_the_points_with_the_asked_tag():
   from experiments import rq4
   def point(tag, losses):
