@@ -84,9 +84,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.adapt.end_lr_factor = 0.1  # cosine decay to this fraction of the peak rates (1: constant)
   c.adapt.batch_size = 2  # I-frames (or crops) per step
   # 0: whole I-frames, padded as the coder pads them (what is coded, every pixel alike);
-  # > 0: random crops of this side (capped at the frame size), for frames too large per step.
+  # > 0: tiles of this side that cover the frames, padded as the coder pads them, once each per
+  # epoch (capped at the frame size), for frames too large per step.
   c.adapt.crop = 0
-  c.adapt.flip = False  # random horizontal flips of crops (the coded frames are never flipped)
+  c.adapt.flip = False  # random horizontal flips of tiles (the coded frames are never flipped)
   c.adapt.candidates = 4  # evenly spaced checkpoints per phase that are coded and compared
   c.adapt.select = True  # write the candidate of lowest coded L_RDM (False: the last iterate)
   # With select: also code the best candidate without the leaves of δ̂ whose reset lowers the

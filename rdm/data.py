@@ -142,6 +142,40 @@ def crop_batches(images: list[np.ndarray], batch_size: int, crop: int, seed: int
                                               min_scale), start_step)
 
 
+def tile_origins(length: int, side: int) -> np.ndarray:
+  """Where side-long tiles start so that they cover [0, length) with as few as possible; where
+  side does not divide length, the last tile is moved back to end at the border (overlapping)."""
+  count = -(-length // side)
+  return np.round(np.linspace(0, length - side, count)).astype(int) if count > 1 else np.zeros(1, int)
+
+
+def tiles(frames: np.ndarray, side: int) -> np.ndarray:
+  """[T·n, side, side, 3]: every frame cut into side×side tiles covering each pixel once (twice
+  where a last tile overlaps); frames smaller than side give one tile of their own size."""
+  side_h, side_w = min(side, frames.shape[1]), min(side, frames.shape[2])
+  return np.stack([frames[t, top:top + side_h, left:left + side_w]
+                   for t in range(len(frames))
+                   for top in tile_origins(frames.shape[1], side_h)
+                   for left in tile_origins(frames.shape[2], side_w)])
+
+
+def tile_batches(frames: np.ndarray, batch_size: int, side: int, seed: int, start_step: int = 0,
+                 flip: bool = False) -> Iterator[np.ndarray]:
+  """Endless batches of the frames' tiles (see tiles) in shuffled epochs, so that every pixel is
+  seen equally often, as whole frames would be, at a fraction of a frame's cost per step; with
+  flip, each tile flipped horizontally at random. Batch k depends only on (seed, k)."""
+  parts = tiles(frames, side)
+  batches = epoch_batches(parts, batch_size, seed, start_step)
+  if not flip:
+    return batches
+  def flipped():
+    for step, batch in enumerate(batches, start_step):
+      mirror = np.random.default_rng([seed, step, 1]).integers(2, size=len(batch)).astype(bool)
+      batch[mirror] = batch[mirror, :, ::-1]
+      yield batch
+  return flipped()
+
+
 def epoch_batches(frames: np.ndarray, batch_size: int, seed: int,
                   start_step: int = 0) -> Iterator[np.ndarray]:
   """Endless batches of whole frames in shuffled epochs: every frame is seen equally often

@@ -133,10 +133,11 @@ def rdm_loss_fn(train_vars, x, keys, *, arch, base_params, priors, groups, beta,
 
 def frame_batches(frames: np.ndarray, cfg, seed: int, start: int):
   """Whole I-frames in shuffled epochs (crop 0: what is coded, padded as the coder pads them,
-  every pixel weighted alike), or random crops."""
+  every pixel weighted alike), or the tiles of the frames padded as the coder pads them, also
+  every pixel alike (for frames too large for a step)."""
   if cfg.crop:
-    return data.crop_batches(list(frames), cfg.batch_size, min(cfg.crop, *frames.shape[1:3]),
-                             seed, start, flip=cfg.flip)
+    padded = np.asarray(model.pad_to_multiple(frames))
+    return data.tile_batches(padded, cfg.batch_size, cfg.crop, seed, start, flip=cfg.flip)
   return data.epoch_batches(frames, cfg.batch_size, seed, start)
 
 

@@ -345,6 +345,48 @@ def test_whole_frame_batches_visit_every_frame_equally_often_and_resume():
   np.testing.assert_array_equal(np.concatenate(resumed), np.concatenate(seen[6:]))
 
 
+def test_tiles_cover_every_coded_pixel_equally_often_and_resume():
+  """crop > 0: tiles of the frames padded as the coder pads them; over whole epochs each coded
+  pixel is seen as often as every other (where the tile side divides the padded size)."""
+  cfg = base.adaptation('carphone', 'full', 64.0, 'msh-n64-beta128',
+                        {'adapt.crop': 64, 'adapt.batch_size': 3}).adapt
+  frames = np.random.default_rng(0).integers(0, 256, (2, 100, 130, 3)).astype(np.uint8)
+  padded = np.asarray(model.pad_to_multiple(frames))  # 128 × 192: 2 × 3 tiles a frame
+  # 12 tiles, 3 a batch: epochs of 4 batches; each tile is identified by its pixels
+  seen = [b for b, _ in zip(finetune.frame_batches(frames, cfg, 7, 0), range(8))]
+  counts = np.zeros(padded.shape[:3])
+  for tile in np.concatenate(seen):
+    matches = [(t, y, x) for t in range(2) for y in (0, 64) for x in (0, 64, 128)
+               if np.array_equal(padded[t, y:y + 64, x:x + 64], tile)]
+    assert len(matches) == 1
+    t, y, x = matches[0]
+    counts[t, y:y + 64, x:x + 64] += 1
+  assert (counts == 2).all()
+  resumed = [b for b, _ in zip(finetune.frame_batches(frames, cfg, 7, 5), range(3))]
+  np.testing.assert_array_equal(np.concatenate(resumed), np.concatenate(seen[5:]))
+
+
+def test_tiles_overlap_only_where_the_side_does_not_divide_the_frame():
+  assert finetune.data.tile_origins(192, 64).tolist() == [0, 64, 128]
+  assert finetune.data.tile_origins(100, 64).tolist() == [0, 36]
+  assert finetune.data.tile_origins(50, 64).tolist() == [0]
+  frames = np.zeros((1, 100, 50, 3), np.uint8)
+  assert finetune.data.tiles(frames, 64).shape == (2, 64, 50, 3)
+
+
+def test_flipped_tiles_are_the_same_tiles_mirrored_and_repeat_on_resume():
+  frames = np.random.default_rng(1).integers(0, 256, (1, 64, 128, 3)).astype(np.uint8)
+  plain = np.concatenate([b for b, _ in zip(finetune.data.tile_batches(frames, 2, 64, 3), range(4))])
+  flipped = np.concatenate([b for b, _ in zip(
+      finetune.data.tile_batches(frames, 2, 64, 3, flip=True), range(4))])
+  mirrored = [not np.array_equal(p, f) for p, f in zip(plain, flipped)]
+  assert any(mirrored) and not all(mirrored)
+  for p, f, m in zip(plain, flipped, mirrored):
+    np.testing.assert_array_equal(f, p[:, ::-1] if m else p)
+  again = next(finetune.data.tile_batches(frames, 2, 64, 3, start_step=3, flip=True))
+  np.testing.assert_array_equal(again, flipped[6:8])
+
+
 def test_full_never_ends_worse_than_encoder_only_in_coded_rdm_loss(use_tiny_models, bikes_frames,
                                                                   tmp_path):
   """The stream is the lowest coded L_RDM among candidates, and full adaptation's include every
