@@ -1,6 +1,7 @@
 """BD metrics and RD plots from sweep JSON lines, with the classical codecs on the same frames.
 
     python experiments/report.py experiments/results/rq1-bikes.jsonl [--anchor encoder]
+        [--with another-sweep.jsonl]
 
 The anchor is a mode of the sweep (none, encoder, ...) or a classical codec (jpeg, webp, ...);
 --psnr_at 0.36 also prints every curve's PSNR at 0.36 bpp (log-rate interpolation).
@@ -80,11 +81,14 @@ def main():
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   p.add_argument('files', nargs='+', type=pathlib.Path)
   p.add_argument('--anchor', default='encoder')
+  p.add_argument('--with', dest='extra', type=pathlib.Path, nargs='*', default=[],
+                 help="sweeps whose points join each file's curves (an anchor measured apart)")
   p.add_argument('--psnr_at', type=float, nargs='*', default=[],
                  help='also print every curve\'s PSNR at these rates (bpp)')
   args = p.parse_args()
+  shared = [json.loads(line) for path in args.extra for line in path.read_text().splitlines()]
   for path in args.files:
-    records = [json.loads(line) for line in path.read_text().splitlines()]
+    records = [json.loads(line) for line in path.read_text().splitlines()] + shared
     c = curves(records)
     video = records[0]['video']
     rates = sampling_rates(records)

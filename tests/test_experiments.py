@@ -37,13 +37,17 @@ def test_a_sweep_point_and_its_report(use_tiny_models, tmp_path):
 
 
 def test_a_report_at_another_frame_rate_leaves_out_the_2fps_classical_curves(tmp_path):
-  out = tmp_path / 'fps25.jsonl'
-  points = [(mode, bpp, psnr + (0.3 if mode == 'full' else 0.0)) for mode in ('encoder', 'full')
-            for bpp, psnr in ((0.1, 28.0), (0.2, 31.0), (0.4, 34.0))]
-  out.write_text(''.join(json.dumps({
-      'video': 'carphone', 'mode': mode, 'beta': 1 / bpp, 'tag': 'fps25', 'bpp_total': bpp,
-      'psnr': psnr, 'overrides': {'data.fps': 25}}) + '\n' for mode, bpp, psnr in points))
-  report = run_python(['experiments/report.py', str(out), '--anchor', 'encoder-fps25'])
+  def sweep(path, mode, gain):
+    path.write_text(''.join(json.dumps({
+        'video': 'carphone', 'mode': mode, 'beta': 1 / bpp, 'tag': 'fps25', 'bpp_total': bpp,
+        'psnr': psnr + gain, 'overrides': {'data.fps': 25}}) + '\n'
+        for bpp, psnr in ((0.1, 28.0), (0.2, 31.0), (0.4, 34.0))))
+    return str(path)
+  anchor, full = sweep(tmp_path / 'anchor.jsonl', 'encoder', 0.0), sweep(tmp_path / 'fps25.jsonl', 'full', 0.3)
+  alone = run_python(['experiments/report.py', full, '--anchor', 'encoder-fps25'])
+  assert alone.returncode == 0, alone.stderr[-3000:]
+  assert 'BD-PSNR' not in alone.stdout  # the anchor is in the other file
+  report = run_python(['experiments/report.py', full, '--with', anchor, '--anchor', 'encoder-fps25'])
   assert report.returncode == 0, report.stderr[-3000:]
   assert 'classical codecs left out' in report.stdout and 'jpeg' not in report.stdout
   assert 'full-fps25       BD-PSNR +0.30 dB' in report.stdout
