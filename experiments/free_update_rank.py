@@ -60,10 +60,11 @@ def main():
     return prune.estimated_loss(theta_d.arch, params, frames, args.beta, 0.0)
 
   g_s = {n: d for n, d in delta_hat.items() if n.startswith('g_s')}
+  nonzero = {n: int((d != 0).sum()) for n, d in g_s.items()}
   kernels = [n for n in g_s if n.endswith('kernel')]
   l_zero, l_gs = loss({}), loss(g_s)
   rows = [{'update': 'none', 'loss': l_zero}, {'update': 'all', 'loss': loss(delta_hat)},
-          {'update': 'g_s', 'loss': l_gs, 'numbers': sum(int((g_s[n] != 0).sum()) for n in g_s)}]
+          {'update': 'g_s', 'loss': l_gs, 'numbers': sum(nonzero.values())}]
   for layout in ('out', 'in'):
     for rank in (int(r) for r in args.ranks.split(',')):
       parts = {n: truncated(g_s[n], rank, layout) for n in kernels}
@@ -76,7 +77,7 @@ def main():
     print(json.dumps(row))
   out = args.out or pathlib.Path(f'experiments/results/rank-{args.video}-b{args.beta:g}.json')
   out.write_text(json.dumps({'workdir': str(args.workdir), 'step': args.step,
-                             'nonzero': {n: int((d != 0).sum()) for n, d in g_s.items()},
+                             'nonzero': nonzero,
                              'rows': rows}, indent=1))
   print(f'→ {out}')
 

@@ -146,8 +146,7 @@ def crop_batches(images: list[np.ndarray], batch_size: int, crop: int, seed: int
 def tile_origins(length: int, side: int) -> np.ndarray:
   """Where side-long tiles start so that they cover [0, length) with as few as possible; where
   side does not divide length, the last tile is moved back to end at the border (overlapping)."""
-  count = -(-length // side)
-  return np.round(np.linspace(0, length - side, count)).astype(int) if count > 1 else np.zeros(1, int)
+  return np.round(np.linspace(0, length - side, -(-length // side))).astype(int)
 
 
 def tiles(frames: np.ndarray, side: int) -> np.ndarray:
