@@ -178,3 +178,13 @@ def test_channel_flags_code_only_the_opened_output_channels():
   bias = np.array([0, 0, -1], np.int32)
   assert rq3.channel_flag_bits(prior, bias) == pytest.approx(1 + symbol_bits(bias))
   assert rq3.channel_flag_bits(prior, np.zeros((3, 3), np.int32)) == 1
+
+
+def test_a_clip_given_by_path_has_its_workdir_one_level_under_the_root(use_tiny_models, tmp_path):
+  from experiments import sweep
+  by_path = sweep.point_dir(tmp_path, 'data/videos/clip.mp4', 'tiny-a', 128.0, {'data.fps': 6})
+  assert by_path.parent == tmp_path and by_path.name.startswith('clip.mp4-')
+  # A joint-phase override leaves the encoder phase's workdir where it was; a data one moves it.
+  assert sweep.point_dir(tmp_path, 'bikes', 'tiny-a', 128.0, {'adapt.delta_lr': 1e-3}) == \
+      sweep.point_dir(tmp_path, 'bikes', 'tiny-a', 128.0, {})
+  assert by_path != sweep.point_dir(tmp_path, 'data/videos/clip.mp4', 'tiny-a', 128.0, {})

