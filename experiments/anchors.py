@@ -32,7 +32,7 @@ def main():
   p.add_argument('--out', type=pathlib.Path)
   p.add_argument('--max_frames', type=int, default=0, help='the first n I-frames (0: all)')
   args = p.parse_args()
-  out = args.out or ROOT / 'experiments' / 'results' / f'anchors-{args.video}.jsonl'
+  out = args.out or ROOT / 'experiments' / 'results' / f'anchors-{data.clip_name(args.video)}.jsonl'
   done = {(r['codec'], r['quality']) for r in map(json.loads, out.read_text().splitlines())
           } if out.exists() else set()
   frames = data.read_iframes(args.video, max_frames=args.max_frames or None)

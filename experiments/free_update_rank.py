@@ -75,7 +75,8 @@ def main():
   for row in rows:
     row['value_kept'] = (l_zero - row['loss']) / (l_zero - l_gs)
     print(json.dumps(row))
-  out = args.out or pathlib.Path(f'experiments/results/rank-{args.video}-b{args.beta:g}.json')
+  out = args.out or pathlib.Path(
+      f'experiments/results/rank-{data.clip_name(args.video)}-b{args.beta:g}.json')
   out.write_text(json.dumps({'workdir': str(args.workdir), 'step': args.step,
                              'nonzero': nonzero,
                              'rows': rows}, indent=1))

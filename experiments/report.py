@@ -48,7 +48,8 @@ def sampling_rates(records: list) -> set:
 
 def classical_curves(video: str) -> dict:
   """{codec: sorted [(bpp, psnr)]} measured by experiments/anchors.py on the same I-frames."""
-  path = pathlib.Path(__file__).resolve().parent / 'results' / f'anchors-{video}.jsonl'
+  path = (pathlib.Path(__file__).resolve().parent / 'results' /
+          f'anchors-{data.clip_name(video)}.jsonl')
   if not path.exists():
     return {'jpeg': sorted((q['bpp'], q['psnr'])
                            for q in baselines.jpeg_curve(data.read_iframes(video)))}

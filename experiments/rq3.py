@@ -107,7 +107,7 @@ def main():
         f'; {8 * len(result.encoded.data) / pixels:.4f} bpp over {pixels} pixels '
         f'({result.summary["label"]})')
   out = args.out or (pathlib.Path(__file__).resolve().parent / 'results' /
-                     f'rq3-{args.video}-b{args.beta:g}.json')
+                     f'rq3-{data.clip_name(args.video)}-b{args.beta:g}.json')
   out.write_text(json.dumps({'config': json.loads(config.to_json()), 'groups': rows,
                              'bits_split': split, 'pixels': pixels,
                              'label': result.summary['label']}, indent=1) + '\n')

@@ -127,7 +127,7 @@ def main():
     report_candidates(args.candidates, args.tag)
     return
   overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
-  out = args.out or ROOT / 'experiments' / 'results' / f'rq4-{args.video}.jsonl'
+  out = args.out or ROOT / 'experiments' / 'results' / f'rq4-{data.clip_name(args.video)}.jsonl'
   done = {r['key'] for r in load(out)}
   all_frames = data.read_iframes(args.video)
   plan = [('steps', int(s), len(all_frames), int(s)) for s in args.steps.split(',') if s]
@@ -145,8 +145,8 @@ def main():
         config = base.adaptation(args.video, mode, beta, model, {
             **overrides, 'adapt.steps': steps, 'adapt.joint_steps': steps,
             'data.max_frames': n_frames})
-        root = (args.workdirs / f'{args.video}-{zoo.model_key(model)}-b{beta:g}-'
-                f'{n_frames}f-{steps}s')
+        root = (args.workdirs / f'{data.clip_name(args.video)}-{zoo.model_key(model)}-'
+                f'b{beta:g}-{n_frames}f-{steps}s')
         theta_d = theta_d or zoo.load_global_model(model)
         result = pipeline.encode_and_check(config, all_frames[:n_frames], root / mode, theta_d,
                                            root / 'encoder')

@@ -40,10 +40,9 @@ def point_dir(root: pathlib.Path, video: str, model: str, beta: float, overrides
   """Workdir of a point's encoder phase: the same for every mode, and for every setting of the
   joint phase alone (an ablation of M reuses the default's encoder phase)."""
   encoder_overrides = {k: v for k, v in overrides.items() if not joint_only(k)}
-  # A clip given by path is named by its file, so that its workdir is one level under root (two
-  # files of one name would share it: the fingerprint of their frames refuses to mix them).
-  name = pathlib.Path(video).name
-  return root / f'{name}-{zoo.model_key(model)}-b{beta:g}-{digest(encoder_overrides)}'
+  # Two clips of one file name would share it: the fingerprint of their frames refuses to mix them.
+  return (root / f'{data.clip_name(video)}-{zoo.model_key(model)}-b{beta:g}-'
+          f'{digest(encoder_overrides)}')
 
 
 def run_point(config, frames, root: pathlib.Path, theta_d, overrides: dict) -> dict:

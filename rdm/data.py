@@ -224,6 +224,12 @@ def resolve_video(video: str) -> pathlib.Path:
   raise InputError(f'{video}: no such video file, nor a bundled clip ({", ".join(BUNDLED_CLIPS)})')
 
 
+def clip_name(video: str) -> str:
+  """A clip's name in the files and folders made for it: a bundled clip's as given, a path's
+  file name (so that results and workdirs stay one level under their folder)."""
+  return pathlib.Path(video).name
+
+
 def probe_video_size(path: pathlib.Path) -> tuple[int, int]:
   """(width, height) of the first video stream, parsed from ffmpeg's stream description."""
   result = subprocess.run([ffmpeg_binary(), '-hide_banner', '-i', str(path)],

@@ -73,3 +73,10 @@ def test_xiph_tfds_builder_yields_one_example_per_iframe(tmp_path):
   assert {e['frame'] for e in examples} == {0, 1, 2}
   assert examples[0]['image'].shape == (144, 176, 3)
   assert examples[0]['video'] == b'carphone'
+
+
+def test_a_clip_is_named_by_its_file_and_a_bundled_one_as_given():
+  assert data.clip_name('bikes') == 'bikes'
+  assert data.clip_name('carphone_pristine.mp4') == 'carphone_pristine.mp4'
+  assert data.clip_name('data/videos/VID_1.mp4') == 'VID_1.mp4'
+  assert data.clip_name('/abs/path/city.mpg') == 'city.mpg'
