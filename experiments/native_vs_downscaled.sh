@@ -5,7 +5,7 @@
 # Lanczos downscale keeps the whole scene at a downscaled clip's statistics. Both are stored
 # losslessly (FFV1), so the only difference is the content each pixel carries. RQ1 on each
 # (encoder-only and full, 6 fps: 9 I-frames, 4.67 M pixels), then BD against encoder-only.
-# Resumable (finished points are skipped). BETAS, FPS and SUFFIX as in rq1.sh.
+# Resumable (finished points are skipped). BETAS and SUFFIX as in rq1.sh; FPS: the I-frame rate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
