@@ -30,19 +30,25 @@ photos="--config.train.photos=data/photos/train,data/photos/more"
 fifth_cmd="$py -m rdm.main $base $photos --workdir=runs/global5-b128 --config.train.init_from=runs/global4-b128 \
 --config.train.steps=8000 --config.train.warmup_steps=100 --config.train.lr=1e-4 \
 --config.train.eval_every=2000 --config.train.checkpoint_every=250"
+# Sitting 6 ran from the shipped θ_D v4 (init_from=msh-n64-beta128: sitting 5's last weights,
+# exported bit for bit); from scratch, sitting 5's workdir holds the same weights.
+sixth_cmd="$py -m rdm.main $base $photos --workdir=runs/global6-b128 --config.train.init_from=runs/global5-b128 \
+--config.train.steps=12000 --config.train.warmup_steps=100 --config.train.lr=1e-4 \
+--config.train.eval_every=2000 --config.train.checkpoint_every=250"
 $first_cmd
 $second_cmd
 $third_cmd
 $fourth_cmd
 $fifth_cmd
-base_cmd="$first_cmd && $second_cmd && $third_cmd && $fourth_cmd && $fifth_cmd"
-"$py" scripts/export_model.py --workdir runs/global5-b128 --name msh-n64-beta128 --command "$base_cmd"
+$sixth_cmd
+base_cmd="$first_cmd && $second_cmd && $third_cmd && $fourth_cmd && $fifth_cmd && $sixth_cmd"
+"$py" scripts/export_model.py --workdir runs/global6-b128 --name msh-n64-beta128 --command "$base_cmd"
 for beta in ${BETAS:-8 32 512 2048}; do
-  cmd="$py -m rdm.main $base $photos --workdir=runs/ladder5-b$beta --config.loss.beta=$beta \
---config.train.init_from=runs/global5-b128 --config.train.steps=${LADDER_STEPS:-800} \
+  cmd="$py -m rdm.main $base $photos --workdir=runs/ladder6-b$beta --config.loss.beta=$beta \
+--config.train.init_from=runs/global6-b128 --config.train.steps=${LADDER_STEPS:-800} \
 --config.train.warmup_steps=50 --config.train.lr=1e-4 --config.train.eval_every=0 \
 --config.train.checkpoint_every=250"
   $cmd
-  "$py" scripts/export_model.py --workdir "runs/ladder5-b$beta" --name "msh-n64-beta$beta" \
+  "$py" scripts/export_model.py --workdir "runs/ladder6-b$beta" --name "msh-n64-beta$beta" \
     --command "$base_cmd && $cmd"
 done
