@@ -1,6 +1,6 @@
 """Gather real natural photographs from Debian packages into data/photos/{train,eval,more}.
 
-    python scripts/gather_photos.py [--out data/photos] [--more]
+    python scripts/gather_photos.py [--out data/photos] [--more] [--gcompris]
 
 Downloads the .deb files with `apt-get download` (no install; run `apt-get update` once before),
 unpacks them with `dpkg -x`, and copies the photographs listed below. The lists were made by
@@ -8,12 +8,21 @@ looking at every image of these packages: drawn art, renders, gradients and patt
 out (they teach a codec flat colours, not camera statistics). The eval split is fixed.
 --more adds data/photos/more: 56 further photographs (short side ≥ 600 px) from the packages that
 ../shared/DATA.md scouted, for training only (train.photos=data/photos/train,data/photos/more).
+--gcompris adds data/photos/gcompris: the 109 photographs with a short side ≥ 600 px inside
+gcompris-qt-data's Qt resource bundles (animals, monuments, music, the sea), for training only.
 """
 import argparse
+import hashlib
+import io
 import pathlib
 import shutil
+import struct
 import subprocess
 import tempfile
+
+from PIL import Image
+
+from rdm import data
 
 PACKAGES = ('lomiri-wallpapers', 'lomiri-wallpapers-16.04', 'lomiri-wallpapers-20.04',
             'mate-backgrounds', 'plasma-workspace-wallpapers', 'ukui-wallpapers')
@@ -78,6 +87,48 @@ MORE = (
 )
 
 
+# The bundles are Qt resource files holding their WebP images uncompressed; every image in them
+# with a short side of at least 600 px is a photograph (each looked at; the smaller ones include
+# icons and drawings). Lossy sources: they are halved, which hides WebP's artefacts.
+GCOMPRIS_BUNDLES = ('erase', 'explore_monuments', 'explore_farm_animals', 'explore_world_animals',
+                    'explore_world_music', 'clickgame')
+GCOMPRIS_MIN_SIDE = 600
+GCOMPRIS_PHOTOS = 109
+
+
+def webp_chunks(bundle: bytes):
+  """Each complete RIFF/WEBP file stored in a byte string."""
+  i = bundle.find(b'RIFF')
+  while i >= 0:
+    (length,) = struct.unpack('<I', bundle[i + 4:i + 8])
+    if bundle[i + 8:i + 12] == b'WEBP' and i + 8 + length <= len(bundle):
+      yield bundle[i:i + 8 + length]
+    i = bundle.find(b'RIFF', i + 4)
+
+
+def gather_gcompris(out: pathlib.Path) -> None:
+  target = out / 'gcompris'
+  target.mkdir(parents=True, exist_ok=True)
+  seen = set()
+  with tempfile.TemporaryDirectory() as tmp:
+    root = extract(('gcompris-qt-data',), pathlib.Path(tmp)) / 'usr/share/gcompris-qt/rcc'
+    for name in GCOMPRIS_BUNDLES:
+      for k, chunk in enumerate(webp_chunks((root / f'{name}.rcc').read_bytes())):
+        digest = hashlib.sha256(chunk).hexdigest()
+        with Image.open(io.BytesIO(chunk)) as image:
+          image.load()
+          rgb = data.to_rgb_uint8(image, f'{name}.rcc')
+        if min(rgb.shape[:2]) < GCOMPRIS_MIN_SIDE or digest in seen:
+          continue
+        seen.add(digest)
+        half = data.downscale_short_side(rgb, min(rgb.shape[:2]) // 2)
+        Image.fromarray(half).save(target / f'{name}-{k:03d}.png')
+  if len(seen) != GCOMPRIS_PHOTOS:
+    raise RuntimeError(f'gcompris-qt-data gave {len(seen)} photographs, not {GCOMPRIS_PHOTOS}: '
+                       'a different package version; look at them before training on them')
+  print(f'{len(seen)} gcompris training photos in {target}')
+
+
 def flat_name(relative: str) -> str:
   parts = relative.split('/')
   return parts[3] + '.jpg' if relative.startswith(_PLASMA) else parts[-1]
@@ -122,10 +173,13 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--out', type=pathlib.Path, default=pathlib.Path('data/photos'))
   parser.add_argument('--more', action='store_true', help='also the photos of MORE_PACKAGES')
+  parser.add_argument('--gcompris', action='store_true', help="also gcompris-qt-data's photos")
   args = parser.parse_args()
   gather(args.out)
   if args.more:
     gather_more(args.out)
+  if args.gcompris:
+    gather_gcompris(args.out)
 
 
 if __name__ == '__main__':

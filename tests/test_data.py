@@ -80,3 +80,23 @@ def test_a_clip_is_named_by_its_file_and_a_bundled_one_as_given():
   assert data.clip_name('carphone_pristine.mp4') == 'carphone_pristine.mp4'
   assert data.clip_name('data/videos/VID_1.mp4') == 'VID_1.mp4'
   assert data.clip_name('/abs/path/city.mpg') == 'city.mpg'
+
+
+def test_webp_files_are_cut_whole_out_of_a_resource_bundle():
+  import importlib.util
+  import io
+  from conftest import ROOT
+  spec = importlib.util.spec_from_file_location('gather', ROOT / 'scripts' / 'gather_photos.py')
+  gather = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(gather)
+  rng = np.random.default_rng(0)
+  files = []
+  for size in [(40, 24), (17, 33)]:
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), np.uint8)).save(buffer, 'WEBP')
+    files.append(buffer.getvalue())
+  # Qt's bundle puts names, lengths and other RIFF-like bytes around them; the last file is cut.
+  bundle = b'qres\x00RIFF' + files[0] + b'\x00\x07RIFFxxxxAVI ' + files[1] + files[0][:30]
+  chunks = list(gather.webp_chunks(bundle))
+  assert chunks == files
+  assert [Image.open(io.BytesIO(c)).size for c in chunks] == [(40, 24), (17, 33)]
