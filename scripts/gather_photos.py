@@ -115,11 +115,11 @@ def gather_gcompris(out: pathlib.Path) -> None:
     for name in GCOMPRIS_BUNDLES:
       for k, chunk in enumerate(webp_chunks((root / f'{name}.rcc').read_bytes())):
         digest = hashlib.sha256(chunk).hexdigest()
-        with Image.open(io.BytesIO(chunk)) as image:
+        with Image.open(io.BytesIO(chunk)) as image:  # the header alone gives the size
+          if min(image.size) < GCOMPRIS_MIN_SIDE or digest in seen:
+            continue
           image.load()
           rgb = data.to_rgb_uint8(image, f'{name}.rcc')
-        if min(rgb.shape[:2]) < GCOMPRIS_MIN_SIDE or digest in seen:
-          continue
         seen.add(digest)
         half = data.downscale_short_side(rgb, min(rgb.shape[:2]) // 2)
         Image.fromarray(half).save(target / f'{name}-{k:03d}.png')

@@ -1,10 +1,13 @@
 """Claims about the data paths: real clips, I-frame sampling, odd images, the tfds builder."""
+import importlib.util
+import io
 import subprocess
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import ROOT
 from rdm import data
 
 
@@ -83,9 +86,6 @@ def test_a_clip_is_named_by_its_file_and_a_bundled_one_as_given():
 
 
 def test_webp_files_are_cut_whole_out_of_a_resource_bundle():
-  import importlib.util
-  import io
-  from conftest import ROOT
   spec = importlib.util.spec_from_file_location('gather', ROOT / 'scripts' / 'gather_photos.py')
   gather = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(gather)
