@@ -5,7 +5,11 @@ TensorFlow; ml_collections and tqdm travel as wheels in scripts/wheels), carryin
 (scripts/pack_photos.py) and, to resume, the folder an earlier run returned:
 
     PYTHONPATH=.:scripts/wheels/ml_collections-1.1.0-py3-none-any.whl:scripts/wheels/tqdm-4.70.1-py3-none-any.whl \
-      python3 scripts/device_train.py --out "$OUT" [--resume runs/device/last]
+      python3 scripts/device_train.py --out "$OUT" [--resume runs/device/last | --init SOURCE]
+
+--init starts the first sitting from θ trained elsewhere (a shipped model name, a training workdir
+or a .msgpack file that travels with the tree), e.g. `--config global --init msh-n64-beta128`
+continues the CPU-sized θ_D.
 
 It prints the devices and versions, measures steps/s of global training and of full-model
 finetuning at the config's scale, sizes one cosine schedule to the time left (fresh Adam with a
@@ -108,7 +112,10 @@ def export(out: pathlib.Path, params, state: dict, metrics: list, report: str) -
 def main():
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   p.add_argument('--out', required=True, type=pathlib.Path)
-  p.add_argument('--resume', type=pathlib.Path, help='a folder an earlier run returned')
+  start_from = p.add_mutually_exclusive_group()
+  start_from.add_argument('--resume', type=pathlib.Path, help='a folder an earlier run returned')
+  start_from.add_argument('--init', default='', help='θ to start from: a shipped model name, a '
+                          'training workdir or a .msgpack file')
   p.add_argument('--config', default='global_paper', help='a module of configs/')
   p.add_argument('--photos', type=pathlib.Path, default=pathlib.Path('data/pack'))
   p.add_argument('--budget_s', type=float, default=540.0, help='wall time this command may use')
@@ -125,21 +132,22 @@ def main():
   overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
   config, adapt_config = load_configs(args.config, args.photos, overrides)
   arch = model.Architecture(config.model.N, config.model.M)
-  previous = (json.loads((args.resume / 'state.json').read_text()) if args.resume else
-              {'steps_total': 0, 'sittings': 0})
+  init = str(args.resume / 'params_bf16.msgpack') if args.resume else args.init
+  # steps_behind reads the returned state.json beside a resumed sitting's parameters
+  steps_before = train.steps_behind(init)
+  sittings_before = (json.loads((args.resume / 'state.json').read_text())['sittings']
+                     if args.resume else 0)
   say(f'devices: {jax.devices()}; jax {jax.__version__}, flax {flax.__version__}, '
       f'python {sys.version.split()[0]}')
   with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
-    init = ''
-    if args.resume:
-      init = str(args.resume / 'params_bf16.msgpack')
-      with config.unlocked():
-        config.train.init_from = init
-    params = zoo.load_params(init, arch) if init else model.init_params(
-        arch, jax.random.PRNGKey(config.seed))
+    with config.unlocked():
+      config.train.init_from = init
+    params = train.initial_params(config, arch)
+    started_from = {'init_from': init, 'sha256': zoo.params_hash(params) if init else None,
+                    'steps_before': steps_before}
     say(f'model N={arch.N} M={arch.M}: {model.parameter_count(params):,} parameters; ' +
-        (f'resuming after {previous["steps_total"]} steps' if init else 'from scratch'))
+        (f'starting from {init} ({steps_before} steps behind it)' if init else 'from scratch'))
     with contextlib.redirect_stderr(io.StringIO()):
       speed = global_speed(config.copy_and_resolve_references(), tmp / 'probe', args.probe_steps)
     say(f'global training: {speed:.2f} steps/s (batch {config.train.batch_size} × '
@@ -163,16 +171,18 @@ def main():
     lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
   done = lines[-1]['step'] if lines else 0
   old = ((args.resume / 'metrics.jsonl').read_text().splitlines() if args.resume else [])
-  offset = previous['steps_total']
+  offset = steps_before or 0  # None: what lay behind --init is not recorded
   metrics = [json.loads(l) for l in old] + [{**l, 'step': l['step'] + offset,
-                                             'sitting': previous['sittings'] + 1} for l in lines]
-  state = {'steps_this_sitting': done, 'steps_total': offset + done,
-           'sittings': previous['sittings'] + 1, 'config': json.loads(config.to_json()),
+                                             'sitting': sittings_before + 1} for l in lines]
+  state = {'steps_this_sitting': done,
+           'steps_total': None if steps_before is None else offset + done,
+           'started_from': started_from,
+           'sittings': sittings_before + 1, 'config': json.loads(config.to_json()),
            'global_steps_per_s': speed, 'finetune_steps_per_s': adapt_speed,
            'peak_memory_mb': peak_memory_mb(), 'eval': ev, 'devices': str(jax.devices()),
            'jax': jax.__version__, 'flax': flax.__version__, 'wall_s': time.time() - start}
   say(f'held-out photos (estimated bits): {ev["bpp"]:.4f} bpp, {ev["psnr"]:.2f} dB after '
-      f'{offset + done} steps in all; peak memory {state["peak_memory_mb"]:.0f} MB; '
+      f'{state["steps_total"]} steps in all; peak memory {state["peak_memory_mb"]:.0f} MB; '
       f'{time.time() - start:.0f} s')
   export(args.out, params, state, metrics, log.getvalue())
   say(f'wrote {", ".join(sorted(p.name for p in args.out.iterdir()))} to {args.out}')

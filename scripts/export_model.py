@@ -22,23 +22,38 @@ def measure(theta_d: zoo.GlobalModel, frames: np.ndarray) -> dict:
   return {k: r[k] for k in ('bpp_total', 'bpp_latent', 'psnr', 'estimated_bpp_latent')}
 
 
-def read_run(workdir: pathlib.Path) -> tuple[dict, list[dict]]:
-  """(config, training metric lines) of a global-training workdir."""
+DEVICE_PARAMS = 'params_bf16.msgpack'  # what scripts/device_train.py returns
+
+
+def read_run(workdir: pathlib.Path) -> dict:
+  """What the manifest says of a global-training workdir or of a folder a device run returned:
+  its config, the θ source for zoo.load_params, where it started, its last sitting's steps and
+  wall time."""
+  if (workdir / DEVICE_PARAMS).is_file():
+    state = json.loads((workdir / 'state.json').read_text())
+    return {'config': state['config'], 'source': str(workdir / DEVICE_PARAMS),
+            'started_from': state['started_from'], 'steps': state['steps_this_sitting'],
+            'wall_s': state['wall_s']}
   lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
-  config = json.loads((workdir / 'config.json').read_text())
-  return config, [l for l in lines if 'train_loss' in l]
+  last = [l for l in lines if 'train_loss' in l][-1]
+  return {'config': json.loads((workdir / 'config.json').read_text()), 'source': str(workdir),
+          'started_from': train.start_record(workdir), 'steps': last['step'],
+          'wall_s': last['wall_s']}
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--workdir', required=True)
+  parser.add_argument('--workdir', required=True,
+                      help='a training workdir, or a folder scripts/device_train.py returned')
+  parser.add_argument('--eval_photos', help="held-out photos to measure on (default: the run's "
+                      'train.eval_photos; a device run names its packed JPEG copies)')
   parser.add_argument('--name', required=True)
   parser.add_argument('--command', required=True, help='the command(s) that trained it')
   args = parser.parse_args()
-  workdir = pathlib.Path(args.workdir)
-  config, train_lines = read_run(workdir)
+  run = read_run(pathlib.Path(args.workdir))
+  config = run['config']
   arch = model.Architecture(config['model']['N'], config['model']['M'])
-  params = zoo.load_params(str(workdir), arch)
+  params = zoo.load_params(run['source'], arch)
   info = {
       'config': config, 'command': args.command,
       # the photos of the last sitting (earlier sittings: the manifest's command)
@@ -46,15 +61,15 @@ def main():
                        f'{config["train"]["photos"]} (scripts/gather_photos.py), short side '
                        f'{config["train"]["short_side"] or "as they are"}, '
                        f'{config["train"]["crop"]}² crops',
-      'steps': train_lines[-1]['step'],  # of this run (train.init_from: where it started)
-      'steps_total': train.steps_behind(str(workdir)),  # null: a start from before the record
-      'started_from': train.start_record(workdir),
-      'wall_s_last_sitting': train_lines[-1]['wall_s'],
+      'steps': run['steps'],  # of this run (started_from: where it started)
+      'steps_total': train.steps_behind(run['source']),  # null: a start from before the record
+      'started_from': run['started_from'],
+      'wall_s_last_sitting': run['wall_s'],
       'parameters': model.parameter_count(params),
   }
   zoo.save_global_model(args.name, params, info)
   side = config['train'].get('eval_side', config['train']['short_side'])
-  photos = data.load_photo_folder(config['train']['eval_photos'], side, 64)
+  photos = data.load_photo_folder(args.eval_photos or config['train']['eval_photos'], side, 64)
   theta_d = zoo.load_global_model(args.name)
   rd = {'heldout_photos': measure(theta_d, train.center_crops(photos, 512).astype(np.uint8))}
   for clip in data.BUNDLED_CLIPS:

@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny architecture, tiny shipped models in a temp folder, real frames."""
 import atexit
+import importlib.util
 import os
 import pathlib
 import shutil
@@ -55,6 +56,14 @@ def use_tiny_models(tiny_models, monkeypatch):
 def bikes_frames():
   """The first two 2 fps I-frames of the bundled bikes clip (real video, 640×272)."""
   return data.read_iframes('bikes', max_frames=2)
+
+
+def load_script(name: str):
+  """scripts/<name>.py as a module, for testing its functions."""
+  spec = importlib.util.spec_from_file_location(name, ROOT / 'scripts' / f'{name}.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
 def run_python(args, env=None, timeout=600, **kw):

@@ -1,5 +1,4 @@
 """Claims about the data paths: real clips, I-frame sampling, odd images, the tfds builder."""
-import importlib.util
 import io
 import subprocess
 
@@ -7,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
+from conftest import load_script
 from rdm import data
 
 
@@ -86,9 +85,7 @@ def test_a_clip_is_named_by_its_file_and_a_bundled_one_as_given():
 
 
 def test_webp_files_are_cut_whole_out_of_a_resource_bundle():
-  spec = importlib.util.spec_from_file_location('gather', ROOT / 'scripts' / 'gather_photos.py')
-  gather = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(gather)
+  gather = load_script('gather_photos')
   rng = np.random.default_rng(0)
   files = []
   for size in [(40, 24), (17, 33)]:

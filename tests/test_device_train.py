@@ -1,22 +1,24 @@
 """The CPU dry run of the device training script: the exact command a lent accelerator runs,
-shrunk by --set, from scratch and then resumed from what the first run returned."""
+shrunk by --set: from scratch, resumed from what the first run returned, and from weights
+trained elsewhere."""
 import json
 import shutil
 
+import flax
 import numpy as np
 import jax
 
-from conftest import ROOT, TINY, run_python
-from rdm import data, zoo
+from conftest import ROOT, TINY, load_script, run_python
+from rdm import data, model, train, zoo
 
 SHRINK = ['--probe_steps', '4', '--set', 'model.N=8', 'model.M=8', 'train.batch_size=2',
           'train.crop=64', 'train.warmup_steps=5', 'train.eval_side=128', 'adapt.batch_size=1']
 DEVICE_RETURN_LIMIT = 16 * 2 ** 20  # bytes per file a device run sends back (8 files at most)
 
 
-def device_run(out, photos, budget_s, resume=None):
+def device_run(out, photos, budget_s, *start_from):
   args = ['scripts/device_train.py', '--out', str(out), '--photos', str(photos),
-          '--budget_s', str(budget_s), *(['--resume', str(resume)] if resume else []), *SHRINK]
+          '--budget_s', str(budget_s), *start_from, *SHRINK]
   result = run_python(args, env={'PYTHONPATH': str(ROOT)}, timeout=3 * budget_s)
   assert result.returncode == 0, result.stderr[-3000:]
   state = json.loads((out / 'state.json').read_text())
@@ -32,14 +34,22 @@ def test_device_training_runs_resumes_and_returns_what_fits(tmp_path, photo_dirs
   first = device_run(tmp_path / 'first', photo_dirs, 100)
   assert first['steps_total'] == first['steps_this_sitting'] > 0 and first['sittings'] == 1
   assert first['global_steps_per_s'] > 0 and first['finetune_steps_per_s'] > 0
-  params = zoo.load_params(str(tmp_path / 'first' / 'params_bf16.msgpack'), TINY)
+  returned = tmp_path / 'first' / 'params_bf16.msgpack'
+  params = zoo.load_params(str(returned), TINY)
   assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(params))
-  second = device_run(tmp_path / 'second', photo_dirs, 100, resume=tmp_path / 'first')
+  second = device_run(tmp_path / 'second', photo_dirs, 100, '--resume', str(tmp_path / 'first'))
   assert second['sittings'] == 2
+  assert second['started_from'] == {'init_from': str(returned), 'sha256': zoo.params_hash(params),
+                                    'steps_before': first['steps_total']}
   assert second['steps_total'] == first['steps_total'] + second['steps_this_sitting']
   steps = [json.loads(l)['step'] for l in
            (tmp_path / 'second' / 'metrics.jsonl').read_text().splitlines()]
   assert steps == sorted(steps) and steps[-1] == second['steps_total']
+  run = load_script('export_model').read_run(tmp_path / 'second')  # what its manifest would say
+  assert run['steps'] == second['steps_this_sitting'] and run['config']['model']['N'] == TINY.N
+  assert run['started_from'] == second['started_from']
+  assert train.steps_behind(run['source']) == second['steps_total']
+  assert zoo.params_hash(zoo.load_params(run['source'], TINY)) != zoo.params_hash(params)
 
 
 def test_packing_keeps_every_training_photo_downscaled(tmp_path, photo_dirs, bikes_frames):
@@ -54,3 +64,20 @@ def test_packing_keeps_every_training_photo_downscaled(tmp_path, photo_dirs, bik
   packed = {split: data.list_images(tmp_path / 'pack' / split) for split in ('train', 'eval')}
   assert len(packed['train']) == len(bikes_frames) + 1 and len(packed['eval']) == 1
   assert all(min(data.load_image(p).shape[:2]) == 64 for p in packed['train'] + packed['eval'])
+
+
+def test_device_training_starts_from_weights_trained_elsewhere(tmp_path, photo_dirs):
+  """--init: a first sitting from θ trained on the CPU (a params file with the state.json of
+  its run beside it), counting the steps behind it."""
+  source = tmp_path / 'cpu'
+  source.mkdir()
+  params = model.init_params(TINY, jax.random.PRNGKey(7))
+  (source / 'params.msgpack').write_bytes(flax.serialization.to_bytes(params))
+  data.write_json(source / 'state.json', {'steps_total': 1234})
+  state = device_run(tmp_path / 'out', photo_dirs, 100, '--init', str(source / 'params.msgpack'))
+  assert state['sittings'] == 1
+  assert state['started_from'] == {'init_from': str(source / 'params.msgpack'),
+                                   'sha256': zoo.params_hash(params), 'steps_before': 1234}
+  assert state['steps_total'] == 1234 + state['steps_this_sitting']
+  first_line = json.loads((tmp_path / 'out' / 'metrics.jsonl').read_text().splitlines()[0])
+  assert first_line['step'] > 1234
