@@ -3,13 +3,13 @@
 Pure numpy + Pillow + the ffmpeg binary of imageio-ffmpeg: nothing here imports TensorFlow, so
 training runs where only JAX is installed.
 """
+import collections
+import concurrent.futures
 import importlib.util
 import json
 import os
 import pathlib
 import subprocess
-import threading
-import queue
 from typing import Iterator
 
 import numpy as np
@@ -90,23 +90,24 @@ def load_photo_folder(folder, short_side: int, min_side: int) -> list[np.ndarray
   return images
 
 
-def random_crop(image: np.ndarray, crop: int, rng: np.random.Generator,
+def random_crop(image: Image.Image, crop: int, rng: np.random.Generator,
                 min_scale: float = 1.0) -> np.ndarray:
   """A crop×crop patch of the image seen at a random scale s ∈ [min_scale, 1] (log-uniform,
   capped so the patch fits): a (crop/s)² region, downscaled with Lanczos. Scale 1 is a plain
   crop of the original pixels."""
-  h, w = image.shape[:2]
+  w, h = image.size
   lowest = max(min_scale, crop / min(h, w))
   scale = 1.0 if lowest >= 1.0 else float(np.exp(rng.uniform(np.log(lowest), 0.0)))
   side = min(h, w, max(crop, int(round(crop / scale))))
   top, left = rng.integers(h - side + 1), rng.integers(w - side + 1)
-  patch = image[top:top + side, left:left + side]
-  if side != crop:
-    patch = np.asarray(Image.fromarray(patch).resize((crop, crop), Image.Resampling.LANCZOS))
-  return patch
+  box = (left, top, left + side, top + side)
+  if side == crop:
+    return np.asarray(image.crop(box))
+  # resampling the box in place copies nothing first and holds no GIL: threads scale (WORKSPACE)
+  return np.asarray(image.resize((crop, crop), Image.Resampling.LANCZOS, box=box))
 
 
-def random_crops(images: list[np.ndarray], batch_size: int, crop: int,
+def random_crops(images: list[Image.Image], batch_size: int, crop: int,
                  rng: np.random.Generator, flip: bool = True,
                  min_scale: float = 1.0) -> np.ndarray:
   """[B, crop, crop, 3] float32 on 0–255: random image, scale, position and (if flip)
@@ -118,19 +119,23 @@ def random_crops(images: list[np.ndarray], batch_size: int, crop: int,
   return batch
 
 
-def prefetched(make_batch, start_step: int, prefetch: int = 4) -> Iterator[np.ndarray]:
-  """Endless make_batch(step) for step = start_step, start_step + 1, …, made in a thread."""
-  out: queue.Queue = queue.Queue(prefetch)
-
-  def produce():
-    step = start_step
-    while True:
-      out.put(make_batch(step))
-      step += 1
-
-  threading.Thread(target=produce, daemon=True).start()
+def prefetched(make_batch, start_step: int, workers: int = 1) -> Iterator[np.ndarray]:
+  """Endless make_batch(step) for step = start_step, start_step + 1, …, in that order, made
+  ahead by `workers` threads (on a lent GPU one thread of random-scale crops held global
+  training to 14 steps/s, WORKSPACE.md)."""
+  pool = concurrent.futures.ThreadPoolExecutor(workers)
+  ahead = collections.deque(pool.submit(make_batch, start_step + k) for k in range(2 * workers))
+  step = start_step + len(ahead)
   while True:
-    yield out.get()
+    batch = ahead.popleft().result()
+    ahead.append(pool.submit(make_batch, step))
+    step += 1
+    yield batch
+
+
+def data_workers() -> int:
+  """Threads for making crops: the cores this process may use, one left to the training step."""
+  return max(1, min(8, len(os.sched_getaffinity(0)) - 1))
 
 
 def crop_batches(images: list[np.ndarray], batch_size: int, crop: int, seed: int,
@@ -138,9 +143,10 @@ def crop_batches(images: list[np.ndarray], batch_size: int, crop: int, seed: int
                  min_scale: float = 1.0) -> Iterator[np.ndarray]:
   """Endless batches of random crops. Batch k depends only on (seed, k), so a resumed run sees
   the batches it would have seen."""
-  return prefetched(lambda step: random_crops(images, batch_size, crop,
+  pil_images = [Image.fromarray(image) for image in images]
+  return prefetched(lambda step: random_crops(pil_images, batch_size, crop,
                                               np.random.default_rng([seed, step]), flip,
-                                              min_scale), start_step)
+                                              min_scale), start_step, data_workers())
 
 
 def tile_origins(length: int, side: int) -> np.ndarray:
