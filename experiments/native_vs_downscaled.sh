@@ -19,7 +19,7 @@ for name in dogcrop960 dogdown960; do
   clip="$derived/$name.mkv"
   [[ -f $clip ]] || "$ffmpeg" -hide_banner -loglevel error -i "$source" -an \
     -vf "${filters[$name]}" -c:v ffv1 -pix_fmt yuv420p "$clip"
-  out="experiments/results/rq1-$name${SUFFIX--thetaD5}.jsonl"
+  out="experiments/results/rq1-$name${SUFFIX--thetaD6}.jsonl"
   "$py" experiments/sweep.py --out "$out" --video "$clip" --modes encoder,full \
     --betas "${BETAS:-128,2048,512,32,8}" \
     --set data.fps="${FPS:-6}" adapt.crop=256 adapt.batch_size=4 adapt.candidates=2

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
 for video in ${VIDEOS:-bikes carphone}; do
-  out="experiments/results/rq1-$video${SUFFIX--thetaD5}.jsonl"
+  out="experiments/results/rq1-$video${SUFFIX--thetaD6}.jsonl"
   "$py" experiments/sweep.py --out "$out" --video "$video" --modes "${MODES:-encoder,full}" \
     --betas "${BETAS:-8,32,128,512,2048}"
   if [[ -n ${EQUAL_STEPS:-} ]]; then

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
 video=${VIDEO:-bikes}
-suffix=${SUFFIX--thetaD5}
+suffix=${SUFFIX--thetaD6}
 betas=${BETAS:-128}
 parts=${PARTS:-ablations prior}
 # Only joint-phase settings vary, so every point shares the default's encoder phase (and the

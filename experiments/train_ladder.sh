@@ -35,20 +35,43 @@ fifth_cmd="$py -m rdm.main $base $photos --workdir=runs/global5-b128 --config.tr
 sixth_cmd="$py -m rdm.main $base $photos --workdir=runs/global6-b128 --config.train.init_from=runs/global5-b128 \
 --config.train.steps=12000 --config.train.warmup_steps=100 --config.train.lr=1e-4 \
 --config.train.eval_every=2000 --config.train.checkpoint_every=250"
+# From sitting 7 on, 109 photographs cut from gcompris-qt-data (gather_photos.py --gcompris) join.
+photos7="--config.train.photos=data/photos/train,data/photos/more,data/photos/gcompris"
+seventh_cmd="$py -m rdm.main $base $photos7 --workdir=runs/global7-b128 --config.train.init_from=runs/global6-b128 \
+--config.train.steps=12000 --config.train.warmup_steps=100 --config.train.lr=1e-4 \
+--config.train.eval_every=2000 --config.train.checkpoint_every=250"
+# Sittings 8 and 9 ran on a lent H200 as scripts/device_train.py (the commands in WORKSPACE.md and
+# the manifests), which sized their steps to its 10-minute limit, trained on data/pack (those
+# photos as JPEG, short side 512: scripts/pack_photos.py) and returned bfloat16 weights. These
+# are the same training runs at the steps it chose, for a machine without a device.
+pack="--config.train.photos=data/pack/train --config.train.batch_size=16 --config.train.eval_every=0"
+eighth_cmd="$py -m rdm.main $base $pack --workdir=runs/global8-b128 --config.train.init_from=runs/global7-b128 \
+--config.train.steps=4059 --config.train.warmup_steps=100 --config.train.lr=1e-4 \
+--config.train.checkpoint_every=500"
+ninth_cmd="$py -m rdm.main $base $pack --workdir=runs/global9-b128 --config.train.init_from=runs/global8-b128 \
+--config.train.steps=2446 --config.train.warmup_steps=50 --config.train.lr=5e-5 \
+--config.train.checkpoint_every=500"
+[ -d data/photos/gcompris ] || "$py" scripts/gather_photos.py --gcompris
+[ -d data/pack ] || "$py" scripts/pack_photos.py
 $first_cmd
 $second_cmd
 $third_cmd
 $fourth_cmd
 $fifth_cmd
 $sixth_cmd
-base_cmd="$first_cmd && $second_cmd && $third_cmd && $fourth_cmd && $fifth_cmd && $sixth_cmd"
-"$py" scripts/export_model.py --workdir runs/global6-b128 --name msh-n64-beta128 --command "$base_cmd"
+$seventh_cmd
+$eighth_cmd
+$ninth_cmd
+base_cmd="$first_cmd && $second_cmd && $third_cmd && $fourth_cmd && $fifth_cmd && $sixth_cmd \
+&& $seventh_cmd && $eighth_cmd && $ninth_cmd"
+"$py" scripts/export_model.py --workdir runs/global9-b128 --name msh-n64-beta128 --command "$base_cmd" \
+  --eval_photos data/photos/eval
 for beta in ${BETAS:-8 32 512 2048}; do
-  cmd="$py -m rdm.main $base $photos --workdir=runs/ladder6-b$beta --config.loss.beta=$beta \
---config.train.init_from=runs/global6-b128 --config.train.steps=${LADDER_STEPS:-800} \
+  cmd="$py -m rdm.main $base $photos7 --workdir=runs/ladder8-b$beta --config.loss.beta=$beta \
+--config.train.init_from=runs/global9-b128 --config.train.steps=${LADDER_STEPS:-800} \
 --config.train.warmup_steps=50 --config.train.lr=1e-4 --config.train.eval_every=0 \
 --config.train.checkpoint_every=250"
   $cmd
-  "$py" scripts/export_model.py --workdir "runs/ladder6-b$beta" --name "msh-n64-beta$beta" \
+  "$py" scripts/export_model.py --workdir "runs/ladder8-b$beta" --name "msh-n64-beta$beta" \
     --command "$base_cmd && $cmd"
 done
