@@ -3,7 +3,7 @@ many I-frames it needs to pay for its update (the break-even point).
 
     python experiments/rq4.py --video bikes --betas 128 --steps 50,100,200,400 \
         --frames 1,2,5,10,20 --frames_steps 200
-    python experiments/rq4.py --candidates experiments/results/rq1-bikes-thetaD5.jsonl
+    python experiments/rq4.py --candidates experiments/results/rq1-bikes-thetaD6.jsonl
 
 Steps: both finetuning phases at the step count (adapt.steps = adapt.joint_steps), default
 schedule, each in its own workdir under runs/rq4/ (encoder-only and full share the encoder
