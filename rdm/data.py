@@ -135,7 +135,8 @@ def prefetched(make_batch, start_step: int, workers: int = 1) -> Iterator[np.nda
 
 def data_workers() -> int:
   """Threads for making crops: the cores this process may use, one left to the training step."""
-  return max(1, min(8, len(os.sched_getaffinity(0)) - 1))
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+  return max(1, min(8, (cores or 1) - 1))
 
 
 def crop_batches(images: list[np.ndarray], batch_size: int, crop: int, seed: int,
