@@ -124,13 +124,18 @@ def params_from_state(state: dict, arch: model.Architecture) -> Any:
   return params
 
 
+def as_float32(params: Any) -> Any:
+  """θ of any float dtype (a device run returns bfloat16) as the float32 every model runs in."""
+  return jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), params)
+
+
 def read_params_file(path: pathlib.Path, arch: model.Architecture) -> Any:
   """θ from a flax msgpack file of any float dtype (a device run returns bfloat16), as float32."""
   try:
     params = params_from_state(flax.serialization.msgpack_restore(path.read_bytes()), arch)
   except Exception as e:  # msgpack raises several unrelated types on corrupt input
     raise ModelError(f'{path} is not a parameter file of {arch} ({e})') from e
-  return jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), params)
+  return as_float32(params)
 
 
 def load_params(source: str, arch: model.Architecture) -> Any:

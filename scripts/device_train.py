@@ -111,8 +111,7 @@ def heldout_eval(config, arch, params) -> dict:
   c = config.train
   photos = data.load_photo_folder(c.eval_photos, c.eval_side, c.eval_side)
   with jax.default_matmul_precision('highest'):
-    return train.evaluate(arch, jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), params),
-                          train.center_crops(photos, c.eval_side))
+    return train.evaluate(arch, zoo.as_float32(params), train.center_crops(photos, c.eval_side))
 
 
 def export(out: pathlib.Path, params, state: dict, metrics: list, report: str) -> None:
