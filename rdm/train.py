@@ -62,6 +62,7 @@ def initial_params(config, arch) -> Any:
 
 
 START_RECORD = 'start.json'
+RETURNED_PARAMS = 'params_bf16.msgpack'  # θ as scripts/device_train.py returns it
 
 
 def steps_behind(source: str) -> int | None:
@@ -94,8 +95,11 @@ def start_record(workdir: pathlib.Path) -> dict:
   return {'init_from': '', 'sha256': None, 'steps_before': 0}
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Train θ_D on photo crops; resumes from workdir's last checkpoint. Returns final eval."""
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       final_eval: bool = True) -> dict | None:
+  """Train θ_D on photo crops; resumes from workdir's last checkpoint. Returns the final eval, or
+  None with final_eval=False (a caller that evaluates θ itself, and eval_every=0, never loads the
+  held-out photos)."""
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   primary = distributed.is_primary()
@@ -120,10 +124,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   devices = jax.local_device_count()
   images = data.load_photo_folder(cfg.photos, cfg.short_side, cfg.crop)
-  eval_images = center_crops(data.load_photo_folder(cfg.eval_photos, cfg.eval_side,
-                                                    cfg.eval_side), cfg.eval_side)
-  logging.info('%d training photos, %d eval crops, %d devices, %d params', len(images),
-               len(eval_images), devices, model.parameter_count(state.params))
+  eval_images = (center_crops(data.load_photo_folder(cfg.eval_photos, cfg.eval_side,
+                                                     cfg.eval_side), cfg.eval_side)
+                 if final_eval or cfg.eval_every else None)
+  logging.info('%d training photos, %s eval crops, %d devices, %d params', len(images),
+               'no' if eval_images is None else len(eval_images), devices,
+               model.parameter_count(state.params))
   batches = data.crop_batches(images, cfg.batch_size, cfg.crop, config.seed, start,
                               min_scale=cfg.min_scale)
   p_step = steps.make_parallel_step(global_loss_fn(config, arch), tx)
@@ -149,12 +155,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       window = []
     if done % cfg.checkpoint_every == 0 or done in (cfg.steps, cfg.stop_at):
       checkpoint.save(mgr, done, steps.host_state(p_state))
-    if primary and ((cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps):
+    if primary and ((cfg.eval_every and done % cfg.eval_every == 0)
+                    or (final_eval and done == cfg.steps)):
       ev = evaluate(arch, steps.host_state(p_state).params, eval_images)
       steps.log_line(metrics_path, {'step': done, **{f'eval_{k}': v for k, v in ev.items()}})
       logging.info('eval step %d: bpp %.3f psnr %.2f (estimated bits)', done, ev['bpp'],
                    ev['psnr'])
   mgr.wait_until_finished()
-  if ev is None or done != cfg.steps:
+  if final_eval and (ev is None or done != cfg.steps):
     ev = evaluate(arch, steps.host_state(p_state).params, eval_images)
-  return ev
+  return ev if final_eval else None

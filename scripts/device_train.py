@@ -78,7 +78,7 @@ def global_speed(config, workdir: pathlib.Path, probe_steps: int) -> float:
   with config.unlocked():
     config.train.update(steps=probe_steps, log_every=max(1, probe_steps // 4),
                         checkpoint_every=10 ** 9, eval_every=0)
-  train.train_and_evaluate(config, str(workdir))
+  train.train_and_evaluate(config, str(workdir), final_eval=False)
   lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
   return rate_between([l for l in lines if 'train_loss' in l])
 
@@ -116,7 +116,7 @@ def heldout_eval(config, arch, params) -> dict:
 
 def export(out: pathlib.Path, params, state: dict, metrics: list, report: str) -> None:
   out.mkdir(parents=True, exist_ok=True)
-  (out / 'params_bf16.msgpack').write_bytes(flax.serialization.to_bytes(params))
+  (out / train.RETURNED_PARAMS).write_bytes(flax.serialization.to_bytes(params))
   data.write_json(out / 'state.json', state)
   (out / 'metrics.jsonl').write_text(''.join(json.dumps(m) + '\n' for m in metrics))
   (out / 'report.txt').write_text(report)
@@ -145,11 +145,10 @@ def main():
   overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
   config, adapt_config = load_configs(args.config, args.photos, overrides)
   arch = model.Architecture(config.model.N, config.model.M)
-  init = str(args.resume / 'params_bf16.msgpack') if args.resume else args.init
-  # steps_behind reads the returned state.json beside a resumed sitting's parameters
-  steps_before = train.steps_behind(init)
-  sittings_before = (json.loads((args.resume / 'state.json').read_text())['sittings']
-                     if args.resume else 0)
+  init = str(args.resume / train.RETURNED_PARAMS) if args.resume else args.init
+  resumed = json.loads((args.resume / 'state.json').read_text()) if args.resume else {}
+  steps_before = resumed['steps_total'] if args.resume else train.steps_behind(init)
+  sittings_before = resumed.get('sittings', 0)
   say(f'devices: {jax.devices()}; jax {jax.__version__}, flax {flax.__version__}, '
       f'python {sys.version.split()[0]}')
   with tempfile.TemporaryDirectory() as tmp:
@@ -179,7 +178,7 @@ def main():
                           log_every=max(1, fit // 40))
     say(f'training {fit} steps (cosine over them; {left:.0f} s left for it)')
     workdir = tmp / 'run'
-    train.train_and_evaluate(config, str(workdir))
+    train.train_and_evaluate(config, str(workdir), final_eval=False)
     params = returned_params(zoo.load_params(str(workdir), arch))
     ev = heldout_eval(config, arch, params)
     lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]

@@ -22,16 +22,13 @@ def measure(theta_d: zoo.GlobalModel, frames: np.ndarray) -> dict:
   return {k: r[k] for k in ('bpp_total', 'bpp_latent', 'psnr', 'estimated_bpp_latent')}
 
 
-DEVICE_PARAMS = 'params_bf16.msgpack'  # what scripts/device_train.py returns
-
-
 def read_run(workdir: pathlib.Path) -> dict:
   """What the manifest says of a global-training workdir or of a folder a device run returned:
   its config, the θ source for zoo.load_params, where it started, its last sitting's steps and
   wall time."""
-  if (workdir / DEVICE_PARAMS).is_file():
+  if (workdir / train.RETURNED_PARAMS).is_file():
     state = json.loads((workdir / 'state.json').read_text())
-    return {'config': state['config'], 'source': str(workdir / DEVICE_PARAMS),
+    return {'config': state['config'], 'source': str(workdir / train.RETURNED_PARAMS),
             'started_from': state['started_from'], 'steps': state['steps_this_sitting'],
             'wall_s': state['wall_s']}
   lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]

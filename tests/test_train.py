@@ -1,4 +1,5 @@
 """Claims about global training: a real step, pmap == jit, resume after a kill, strict configs."""
+import importlib
 import json
 import signal
 import subprocess
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_python, tiny_train_args
-from rdm import train, zoo
+from rdm import data, train, zoo
 
 
 def test_one_real_training_step_writes_metrics_and_a_checkpoint(tmp_path, photo_dirs):
@@ -85,6 +86,21 @@ def test_loss_falls_during_a_short_run(tmp_path, photo_dirs):
   losses = [json.loads(l)['train_loss'] for l in
             (tmp_path / 'metrics.jsonl').read_text().splitlines() if 'train_loss' in l]
   assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+
+
+def test_a_run_without_a_final_eval_never_reads_the_held_out_photos(tmp_path, photo_dirs):
+  # scripts/device_train.py evaluates the θ it returns itself, at full precision.
+  from configs import base
+  config = base.override(importlib.import_module('configs.global').get_config(), {
+      'model.N': 8, 'model.M': 8, 'train.steps': 2, 'train.photos': f'{photo_dirs}/train',
+      'train.eval_photos': str(tmp_path / 'no such folder'), 'train.short_side': 128,
+      'train.crop': 64, 'train.batch_size': 2, 'train.log_every': 1, 'train.eval_every': 0,
+      'train.warmup_steps': 1})
+  assert train.train_and_evaluate(config, str(tmp_path / 'run'), final_eval=False) is None
+  lines = (tmp_path / 'run' / 'metrics.jsonl').read_text().splitlines()
+  assert len(lines) == 2 and not any('eval_psnr' in l for l in lines)
+  with pytest.raises(data.InputError, match='no such image folder'):  # the default evaluates
+    train.train_and_evaluate(config, str(tmp_path / 'evaluated'))
 
 
 def test_unknown_config_key_is_rejected(tmp_path):
