@@ -4,7 +4,10 @@
         [--with another-sweep.jsonl]
 
 The anchor is a mode of the sweep (none, encoder, ...) or a classical codec (jpeg, webp, ...);
---psnr_at 0.36 also prints every curve's PSNR at 0.36 bpp (log-rate interpolation).
+--psnr_at 0.36 also prints every curve's PSNR at 0.36 bpp (log-rate interpolation). --free noM
+adds the curve <label>-free of the points labelled full-noM: each run's last joint iterate with its
+update's bits left out, i.e. what that update would buy were it sent for free (trained without M,
+the most any code of δ̂ could keep of it at that finetuning).
 
 Prints BD-PSNR (dB) and BD-rate (%) of each curve against the anchor (bjontegaard package,
 Akima interpolation) and writes <file>.png next to the input. Classical codecs come from
@@ -26,13 +29,25 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 from rdm import baselines, data  # noqa: E402
 
 
-def curves(records: list) -> dict:
+def last_joint_without_update(record: dict) -> tuple[float, float]:
+  """(bpp, psnr) of a full run's last joint iterate (not its pruned copy), its update unpaid."""
+  joint = [c for c in record['candidates']
+           if c['label'].startswith('joint@') and c['label'][len('joint@'):].isdigit()]
+  last = max(joint, key=lambda c: int(c['label'][len('joint@'):]))
+  return last['bpp_total'] - last['bpp_model'], last['psnr']
+
+
+def curves(records: list, free: tuple = ()) -> dict:
   """{label: sorted [(bpp, psnr)]} with label = mode (+ tag). Without sweep points of mode
-  none, θ_D's own stream (the candidate encoder@0 every finetuning run codes) gives them."""
+  none, θ_D's own stream (the candidate encoder@0 every finetuning run codes) gives them. For
+  the tags in free, also <label>-free: last_joint_without_update of each point."""
   out = collections.defaultdict(list)
   unadapted = {}
   for r in records:
-    out[r['mode'] + (f'-{r["tag"]}' if r.get('tag') else '')].append((r['bpp_total'], r['psnr']))
+    label = r['mode'] + (f'-{r["tag"]}' if r.get('tag') else '')
+    out[label].append((r['bpp_total'], r['psnr']))
+    if r.get('tag') in free and r['mode'] == 'full':
+      out[f'{label}-free'].append(last_joint_without_update(r))
     for c in r.get('candidates', []):
       if c['label'] == 'encoder@0':
         unadapted[r['beta']] = (c['bpp_total'], c['psnr'])
@@ -86,11 +101,13 @@ def main():
                  help="sweeps whose points join each file's curves (an anchor measured apart)")
   p.add_argument('--psnr_at', type=float, nargs='*', default=[],
                  help='also print every curve\'s PSNR at these rates (bpp)')
+  p.add_argument('--free', nargs='*', default=[],
+                 help='tags of full runs whose last joint iterate to show without its update bits')
   args = p.parse_args()
   shared = [json.loads(line) for path in args.extra for line in path.read_text().splitlines()]
   for path in args.files:
     records = [json.loads(line) for line in path.read_text().splitlines()] + shared
-    c = curves(records)
+    c = curves(records, tuple(args.free))
     video = records[0]['video']
     rates = sampling_rates(records)
     # experiments/anchors.py and the JPEG fallback code the I-frames at read_iframes' default rate

@@ -53,6 +53,28 @@ def test_a_report_at_another_frame_rate_leaves_out_the_2fps_classical_curves(tmp
   assert 'full-fps25       BD-PSNR +0.30 dB' in report.stdout
 
 
+def test_the_free_curve_takes_each_full_runs_last_joint_iterate_without_its_update(tmp_path):
+  from experiments import report
+  def candidate(label, bpp_total, bpp_model, psnr):
+    return {'label': label, 'bpp_total': bpp_total, 'bpp_model': bpp_model, 'psnr': psnr}
+  records = [{'video': 'carphone', 'mode': 'full', 'beta': 1 / bpp, 'tag': 'noM',
+              'bpp_total': bpp, 'psnr': 30.0 + 10 * bpp, 'candidates': [
+                  candidate('encoder@0', bpp, 0.0, 29.0),
+                  candidate('joint@50', 9.0, 8.0, 1.0),
+                  candidate('joint@200', bpp + 0.5, 0.5 + bpp / 10, 31.0 + 10 * bpp),
+                  candidate('joint@200-pruned', 9.0, 0.0, 1.0)]}
+             for bpp in (0.1, 0.2, 0.4)]
+  c = report.curves(records, free=('noM',))
+  np.testing.assert_allclose(c['full-noM-free'], [(0.09, 32.0), (0.18, 33.0), (0.36, 35.0)])
+  assert 'full-noM-free' not in report.curves(records)
+  path = tmp_path / 'free.jsonl'
+  path.write_text(''.join(json.dumps(r) + '\n' for r in records))
+  printed = run_python(['experiments/report.py', str(path), '--anchor', 'full-noM', '--free',
+                        'noM'])
+  assert printed.returncode == 0, printed.stderr[-3000:]
+  assert 'full-noM-free    BD-PSNR +' in printed.stdout
+
+
 def test_rq3_splits_the_written_stream_by_parameter_group(use_tiny_models, tmp_path):
   out = tmp_path / 'rq3.json'
   result = run_python([
