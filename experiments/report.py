@@ -26,14 +26,14 @@ import numpy as np
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
-from rdm import baselines, data  # noqa: E402
+from rdm import baselines, data, prune  # noqa: E402
 
 
 def last_joint_without_update(record: dict) -> tuple[float, float]:
   """(bpp, psnr) of a full run's last joint iterate (not its pruned copy), its update unpaid."""
   joint = [c for c in record['candidates']
-           if c['label'].startswith('joint@') and c['label'][len('joint@'):].isdigit()]
-  last = max(joint, key=lambda c: int(c['label'][len('joint@'):]))
+           if c['label'].startswith('joint@') and not c['label'].endswith(prune.SUFFIX)]
+  last = max(joint, key=lambda c: int(c['label'].split('@')[1]))
   return last['bpp_total'] - last['bpp_model'], last['psnr']
 
 
