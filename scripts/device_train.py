@@ -146,9 +146,10 @@ def main():
   config, adapt_config = load_configs(args.config, args.photos, overrides)
   arch = model.Architecture(config.model.N, config.model.M)
   init = str(args.resume / train.RETURNED_PARAMS) if args.resume else args.init
-  resumed = json.loads((args.resume / 'state.json').read_text()) if args.resume else {}
-  steps_before = resumed['steps_total'] if args.resume else train.steps_behind(init)
-  sittings_before = resumed.get('sittings', 0)
+  # steps_behind reads the returned state.json beside a resumed sitting's parameters
+  steps_before = train.steps_behind(init)
+  sittings_before = (json.loads((args.resume / 'state.json').read_text())['sittings']
+                     if args.resume else 0)
   say(f'devices: {jax.devices()}; jax {jax.__version__}, flax {flax.__version__}, '
       f'python {sys.version.split()[0]}')
   with tempfile.TemporaryDirectory() as tmp:
