@@ -14,7 +14,14 @@ import struct
 import zlib
 
 MAGIC = b'RDM1'
-VERSION = 3  # 2: a changed-leaf flag per leaf of the update; 3: a prior per opened leaf
+VERSION = 4  # 2: a changed-leaf flag per leaf; 3: a prior per opened leaf; 4: constriction's coder
+# What decodes the streams of each older version: their range code is another coder's.
+DECODED_BY = {
+    1: 'rdm at commit c96d0c5 (Python 3.11, TensorFlow 2.17)',
+    2: 'rdm at commit 4fa6855 (Python 3.11, TensorFlow 2.17)',
+    3: 'rdm 0.1.0 (commit 830a3eb: Python 3.11 with TensorFlow 2.17 and '
+       'tensorflow-compression-ops 2.17)',
+}
 MAX_SIDE = 16384  # larger frames are refused rather than allocated
 UPDATE, Z, Y = 1, 2, 3
 _HEAD = struct.Struct('<4sB32sH')
@@ -103,8 +110,9 @@ def read(data: bytes) -> Stream:
     raise FormatError(f'format version {version} is newer than this rdm reads ({VERSION}); '
                       'upgrade rdm')
   if version != VERSION:
+    decoder = DECODED_BY.get(version, 'no released rdm')
     raise FormatError(f'format version {version} is older than this rdm reads ({VERSION}); '
-                      're-encode the video')
+                      f'it is decoded by {decoder}, or re-encode the video')
   frames = tuple(Frame(*r.take(_FRAME, f'frame table entry {i}')) for i in range(count))
   (sections,) = r.take(_COUNT, 'section count')
   if sections != 1 + 2 * count:

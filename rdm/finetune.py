@@ -110,8 +110,8 @@ def model_bits(priors: model_prior.LeafPriors, groups: str, delta, delta_used,
   """M before normalisation: forward, the bits the coder writes for round(δ/t)·t; backward,
   the gradient of rate_surrogate alone, each leaf under the prior it is coded under now."""
   costs, opened = model_update.leaf_costs(priors, model_update.quantize(delta, priors.t))
-  coded = model_update.total_bits(groups, costs, opened)
   sizes = [delta[n].size for n in sorted(delta)]
+  coded = model_update.total_bits(groups, costs, opened, sizes)
   entries = model_prior.per_entry(priors, jnp.argmin(costs, axis=1), sizes)
   surrogate = rate_surrogate(entries, delta, delta_used, rate_gradient, key)
   return coded + surrogate - jax.lax.stop_gradient(surrogate)

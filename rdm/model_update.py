@@ -27,16 +27,19 @@ from rdm import entropy_tables
 from rdm import model
 from rdm import model_prior
 from rdm import quantization
+from rdm import range_coding
 from rdm.entropy_tables import CodingError
 
 UPDATE_HEAD = struct.Struct('<fB')  # t, number of leaf priors J
 PRIOR_PARAMS = struct.Struct('<ff')  # α, σ_slab of each leaf prior
 PATTERNS_LENGTH = struct.Struct('<H')  # bytes of the group patterns
-ESCAPE_LENGTH_BITS = 32  # the u32 length of the escape block in front of the range code
-# What tensorflow-compression's range coder writes beyond the ideal bits: its final flush and
-# the byte boundary, measured −4..+8 bits (median ~3) over random sparse updates; plus ~0.001
-# bits per non-zero symbol, not modelled (45 bits in a 580 kbit update). tests/test_adapt.py.
-RANGE_CODER_FLUSH_BITS = 3
+ESCAPE_LENGTH_BITS = 8  # the varint length of the escape block: one byte below 128 bytes
+# What the range coder (constriction) writes beyond the ideal bits: its final word, less the zero
+# bytes dropped at its end, 0..31 bits (mean 16) over random streams; and per symbol, the
+# truncation of range/2^24 at each step: ~2^-8/(2 ln²2) = 1.3e-4 bits for a range log-uniform over
+# 32..64 bits, measured 1.1–1.2e-4 on updates of 1.1 M entries. tests/test_adapt.py.
+RANGE_CODER_FLUSH_BITS = 16
+RANGE_CODER_BITS_PER_SYMBOL = 1.2e-4
 
 
 def leaf_name(path) -> str:
@@ -90,14 +93,15 @@ def update_table(priors: tuple[model_prior.SpikeSlab, ...]) -> entropy_tables.Co
                                         [p.half_width for p in priors])
 
 
-def overhead_bits(groups: str, leaves: int, written, opened, xp=np):
-  """What a non-empty section costs beyond its symbols: head, the `written` priors its opened
-  leaves use, patterns, flags, the `opened` leaves' packed prior indexes, framing. xp: numpy, or
-  jax.numpy in the loss (written and opened are then traced)."""
+def overhead_bits(groups: str, leaves: int, written, opened, symbols, xp=np):
+  """What a non-empty section costs beyond its symbols' ideal bits: head, the `written` priors
+  its opened leaves use, patterns, flags, the `opened` leaves' packed prior indexes, framing and
+  the coder's own cost of its `symbols` entries. xp: numpy, or jax.numpy in the loss (written,
+  opened and symbols are then traced)."""
   head = UPDATE_HEAD.size + PATTERNS_LENGTH.size + len(groups.encode()) + (leaves + 7) // 8
   indexes = xp.ceil(xp.ceil(xp.log2(written)) * opened / 8)
   return (8 * (head + written * PRIOR_PARAMS.size + indexes) + ESCAPE_LENGTH_BITS
-          + RANGE_CODER_FLUSH_BITS)
+          + RANGE_CODER_FLUSH_BITS + RANGE_CODER_BITS_PER_SYMBOL * symbols)
 
 
 def symbol_bits(prior: model_prior.SpikeSlab) -> tuple[np.ndarray, float]:
@@ -140,14 +144,15 @@ def leaf_costs(priors: model_prior.LeafPriors, delta_hat: dict) -> tuple[jax.Arr
   return jnp.stack(costs), jnp.stack(opened)
 
 
-def total_bits(groups: str, costs: jax.Array, opened: jax.Array) -> jax.Array:
-  """The section's bits from leaf_costs: each opened leaf under its cheapest prior, the priors
-  so used, the indexes and the rest of the overhead; 0 when no leaf is opened."""
+def total_bits(groups: str, costs: jax.Array, opened: jax.Array, sizes) -> jax.Array:
+  """The section's bits from leaf_costs and the leaves' sizes: each opened leaf under its
+  cheapest prior, the priors so used, the indexes and the rest of the overhead; 0 when no leaf
+  is opened."""
   choice = jnp.argmin(costs, axis=1)
   used = jnp.any(opened[:, None] & (choice[:, None] == jnp.arange(costs.shape[1])), axis=0)
   symbols = jnp.sum(jnp.where(opened, jnp.min(costs, axis=1), 0.0))
   overhead = overhead_bits(groups, len(opened), jnp.maximum(jnp.sum(used), 1), jnp.sum(opened),
-                           jnp)
+                           jnp.sum(jnp.where(opened, jnp.asarray(sizes, jnp.float32), 0.0)), jnp)
   return jnp.where(jnp.any(opened), symbols + overhead, 0.0)
 
 
@@ -155,7 +160,8 @@ def coded_bits(priors: model_prior.LeafPriors, groups: str, delta_hat: dict) -> 
   """The bits ModelUpdate.to_bytes writes for δ̂ (a dict of multiples of t), in JAX: flags,
   prior indexes, the tables' quantized probabilities (their floor included), escapes and
   framing. No gradient: it is piecewise constant in δ."""
-  return total_bits(groups, *leaf_costs(priors, delta_hat))
+  return total_bits(groups, *leaf_costs(priors, delta_hat),
+                    [delta_hat[n].size for n in sorted(delta_hat)])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,12 +212,12 @@ class ModelUpdate:
     if self.is_zero:
       return 0.0
     written, leaves = self.written_priors()
-    return (overhead_bits(self.groups, len(self.names), len(written.priors), len(leaves))
+    return (overhead_bits(self.groups, len(self.names), len(written.priors), len(leaves),
+                          sum(k.size for k, _ in leaves))
             + sum(ideal_symbol_bits(written.priors[i], k) for k, i in leaves))
 
   def to_bytes(self) -> bytes:
     """The UPDATE section payload; b'' when δ̂ = 0 (the receiver then uses θ_D as is)."""
-    from rdm import range_coding  # TensorFlow stays out of finetuning imports
     if self.is_zero:
       return b''
     written, leaves = self.written_priors()
@@ -231,7 +237,6 @@ class ModelUpdate:
   def from_bytes(cls, payload: bytes, base_params) -> 'ModelUpdate':
     """Inverse of to_bytes given θ_D (leaf shapes); CodingError (a ValueError) naming the
     problem on anything malformed."""
-    from rdm import range_coding
     reader = container.Reader(payload, CodingError, 'the model update section')
     t, count = reader.take(UPDATE_HEAD, 'header')
     pairs = [reader.take(PRIOR_PARAMS, 'leaf priors') for _ in range(count)]

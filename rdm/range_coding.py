@@ -1,72 +1,105 @@
-"""Range coding with tensorflow-compression's native ops: integers under CodingTables → bytes.
+"""Range coding with constriction: integers under CodingTables → bytes.
 
-The only module of rdm's codec that imports TensorFlow; the tables themselves, and what each
-symbol costs under them, are rdm.entropy_tables. Values outside a row's range are coded as its
-escape symbol, their actual values zigzag-varint coded into a block in front of the range code:
-no value is unencodable, only expensive.
+The only module of rdm's codec that touches the entropy coder; the tables themselves, and what
+each symbol costs under them, are rdm.entropy_tables. constriction (Bamler's entropy coders for
+learned compression, Rust core) codes each row of a table as a Categorical model whose 24-bit
+fixed-point CDF is exactly the row's 16-bit CDF times 2^8 (categorical_model), so the coder
+spends what entropy_tables.ideal_bits counts, to within its flush.
 
-Why not the ops' own overflow mode (negative precision, interleaved Elias gamma): its decoder
-loops on gamma prefix bits until it reads a 1, and a crafted stream that never provides one
-hangs it (found by experiments/fuzz_decoder.py). Without it every decode is bounded.
+Symbols are coded grouped by row, in ascending row order (stable within a row): a queue coder
+decodes them in that order, and the decoder knows every symbol's row before it decodes, so the
+permutation costs nothing. Values outside a row's range are coded as its escape symbol, their
+actual values zigzag-varint coded into a block in front of the range code: no value is
+unencodable, only expensive, and no decode loops on the data (a fuzzer hung the overflow mode
+of the previous coder; experiments/fuzz_decoder.py).
 
-Stream: u32 length of the escape block | escape block | range code.
+Stream: varint length of the escape block | escape block | range code (32-bit words, big
+endian, trailing zero bytes dropped: the decoder reads missing words as zeros anyway).
 """
-import os
-import struct
+import functools
 
+import constriction
 import numpy as np
 
-from rdm.entropy_tables import CodingError, CodingTable, escape_symbols
+from rdm.entropy_tables import PRECISION, CodingError, CodingTable, escape_symbols
+
+CODER_PRECISION = 24  # constriction's default preset: 32-bit words, 24-bit probabilities
+_WORD = np.dtype('>u4')
 
 
-def _import_tensorflow_quietly():
-  """TensorFlow 2.17 registers its CUDA plugins at import and reports each as an error on the
-  process's stderr, before TF_CPP_MIN_LOG_LEVEL is read: noise on a CPU machine that would
-  drown the main job's output. stderr is closed for the import only."""
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-  saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-  os.dup2(devnull, 2)
-  try:
-    import tensorflow
-    import tensorflow_compression_ops
-  finally:
-    os.dup2(saved, 2)
-    os.close(saved)
-    os.close(devnull)
-  return tensorflow, tensorflow_compression_ops
+def categorical_model(cdf: np.ndarray) -> constriction.stream.model.Categorical:
+  """constriction's model of one row's integer CDF, reproduced exactly.
+
+  Its fast quantizer sets left_cumulative[i] = floor(Σ_{j<i} p_j · (2^24 − n) / Σ p) + i. With
+  p_j = 2^8·count_j − 1 (integers, exact in float64) the scale is exactly 1 and the result is
+  2^8·cdf[i]: the coder's model is the table, with no float rounding anywhere.
+  """
+  counts = np.diff(np.asarray(cdf, np.int64))
+  weights = (counts << (CODER_PRECISION - PRECISION)) - 1
+  return constriction.stream.model.Categorical(weights.astype(np.float64), perfect=False)
 
 
-tf, tfc_ops = _import_tensorflow_quietly()
+@functools.lru_cache(maxsize=8)
+def _row_models(lookup_bytes: bytes, rows: int) -> tuple:
+  lookup = np.frombuffer(lookup_bytes, np.int32).reshape(rows, -1)
+  cdf = lookup[:, 1:]
+  sizes = np.argmax(cdf == cdf[:, -1:], axis=1) + 1  # CDF entries before the padding
+  return tuple(categorical_model(cdf[r, :sizes[r]]) for r in range(rows))
+
+
+def row_models(table: CodingTable) -> tuple:
+  """One constriction model per row of the table (cached by the table's contents)."""
+  return _row_models(np.ascontiguousarray(table.lookup, np.int32).tobytes(), table.rows)
+
+
+def _varint(u: int) -> bytes:
+  out = bytearray()
+  while u >= 0x80:
+    out.append((u & 0x7F) | 0x80)
+    u >>= 7
+  out.append(u)
+  return bytes(out)
 
 
 def _zigzag_varints(values: np.ndarray) -> bytes:
-  out = bytearray()
-  for v in values.tolist():
-    u = (v << 1) ^ (v >> 63)  # zigzag: small magnitudes of either sign → small codes
-    while u >= 0x80:
-      out.append((u & 0x7F) | 0x80)
-      u >>= 7
-    out.append(u)
-  return bytes(out)
+  # zigzag: small magnitudes of either sign → small codes
+  return b''.join(_varint((v << 1) ^ (v >> 63)) for v in values.tolist())
+
+
+def _read_varint(block: bytes, pos: int) -> tuple[int, int]:
+  """(value, position after it); CodingError past the end or beyond 35 bits."""
+  u, shift = 0, 0
+  while True:
+    if pos >= len(block) or shift > 35:
+      raise CodingError('varint is truncated or malformed')
+    byte = block[pos]
+    pos += 1
+    u |= (byte & 0x7F) << shift
+    shift += 7
+    if byte < 0x80:
+      return u, pos
 
 
 def _read_zigzag_varints(block: bytes, count: int) -> np.ndarray:
   values, pos = [], 0
   for _ in range(count):
-    u, shift = 0, 0
-    while True:
-      if pos >= len(block) or shift > 35:
-        raise CodingError('escape block is truncated or malformed')
-      byte = block[pos]
-      pos += 1
-      u |= (byte & 0x7F) << shift
-      shift += 7
-      if byte < 0x80:
-        break
+    u, pos = _read_varint(block, pos)
     values.append((u >> 1) ^ -(u & 1))
   if pos != len(block):
     raise CodingError('escape block has trailing bytes')
   return np.asarray(values, np.int64)
+
+
+def _check_indexes(indexes: np.ndarray, table: CodingTable) -> None:
+  if indexes.size and (indexes.min() < 0 or indexes.max() >= table.rows):
+    raise CodingError(f'table index out of range [0, {table.rows})')
+
+
+def _row_order(indexes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """(the coding order: positions sorted by row, stably; the rows present; their counts)."""
+  order = np.argsort(indexes, kind='stable')
+  rows, counts = np.unique(indexes, return_counts=True)
+  return order, rows, counts
 
 
 def encode(values: np.ndarray, indexes: np.ndarray, table: CodingTable) -> bytes:
@@ -77,8 +110,7 @@ def encode(values: np.ndarray, indexes: np.ndarray, table: CodingTable) -> bytes
     raise CodingError(f'{values.size} values but {indexes.size} indexes')
   if values.size == 0:
     return b''
-  if indexes.min() < 0 or indexes.max() >= table.rows:
-    raise CodingError(f'table index out of range [0, {table.rows})')
+  _check_indexes(indexes, table)
   if np.abs(values.astype(np.int64)).max() >= 2 ** 31:
     raise CodingError('value does not fit int32')
   escape = escape_symbols(table, indexes)
@@ -86,44 +118,47 @@ def encode(values: np.ndarray, indexes: np.ndarray, table: CodingTable) -> bytes
   escaped = (symbols < 0) | (symbols >= escape)
   symbols = np.where(escaped, escape, symbols).astype(np.int32)
   block = _zigzag_varints(values[escaped].astype(np.int64))
-  handle = tfc_ops.create_range_encoder([], table.lookup)
-  handle = tfc_ops.entropy_encode_index(handle, indexes, symbols)
-  return struct.pack('<I', len(block)) + block + tfc_ops.entropy_encode_finalize(handle).numpy()
+  order, rows, counts = _row_order(indexes)
+  models = row_models(table)
+  encoder = constriction.stream.queue.RangeEncoder()
+  for row, group in zip(rows, np.split(symbols[order], np.cumsum(counts)[:-1])):
+    encoder.encode(group, models[row])
+  code = encoder.get_compressed().astype(_WORD).tobytes().rstrip(b'\0')
+  return _varint(len(block)) + block + code
 
 
 def decode(stream: bytes, indexes: np.ndarray, table: CodingTable) -> np.ndarray:
   """Inverse of encode for the same indexes and table (int32 values, shaped like indexes).
 
-  The coder cannot tell a damaged stream from a valid one in general; callers verify a checksum
-  first (the container does). Inconsistent streams raise CodingError; none can hang.
+  The coder cannot tell a damaged stream from a valid one in general (any words decode to some
+  symbols); callers verify a checksum first (the container does). Inconsistent streams raise
+  CodingError; none can hang: the work is bounded by the number of indexes.
   """
   indexes = np.asarray(indexes, np.int32)
   if indexes.size == 0:
     return np.zeros(indexes.shape, np.int32)
   flat = indexes.reshape(-1)
-  if flat.min() < 0 or flat.max() >= table.rows:
-    raise CodingError(f'table index out of range [0, {table.rows})')
-  if len(stream) < 4:
-    raise CodingError('stream shorter than its escape-block length')
-  (block_len,) = struct.unpack_from('<I', stream)
-  if 4 + block_len > len(stream):
+  _check_indexes(flat, table)
+  block_len, start = _read_varint(stream, 0)
+  if start + block_len > len(stream):
     raise CodingError('escape block runs past the end of the stream')
-  code = stream[4 + block_len:]
+  code = stream[start + block_len:]
+  words = np.frombuffer(code + b'\0' * (-len(code) % 4), _WORD).astype(np.uint32)
+  order, rows, counts = _row_order(flat)
+  models = row_models(table)
+  decoder = constriction.stream.queue.RangeDecoder(words)
+  symbols = np.empty(flat.size, np.int64)
   try:
-    handle = tfc_ops.create_range_decoder(code, table.lookup)
-    handle, symbols = tfc_ops.entropy_decode_index(handle, flat, flat.shape, tf.int32)
-    ok = bool(tfc_ops.entropy_decode_finalize(handle).numpy())
-  except tf.errors.OpError as e:
-    raise CodingError(f'range decoder failed: {e.message}') from e
-  if not ok:
-    raise CodingError('range decoder reached an invalid state (stream damaged or truncated)')
-  symbols = symbols.numpy().astype(np.int64)
+    symbols[order] = np.concatenate([decoder.decode(models[row], int(count))
+                                     for row, count in zip(rows, counts)])
+  except (AssertionError, ValueError) as e:  # how constriction reports an impossible code
+    raise CodingError(f'range decoder failed: {e}') from e
   escape = escape_symbols(table, flat)
   if np.any(symbols > escape) or np.any(symbols < 0):
     raise CodingError('decoded a symbol outside its table row')
   escaped = symbols == escape
   values = symbols - table.offsets[flat]
-  values[escaped] = _read_zigzag_varints(stream[4:4 + block_len], int(escaped.sum()))
+  values[escaped] = _read_zigzag_varints(stream[start:start + block_len], int(escaped.sum()))
   if np.abs(values).max() >= 2 ** 31:
     raise CodingError('decoded value does not fit int32')
   return values.astype(np.int32).reshape(indexes.shape)

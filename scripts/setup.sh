@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
-# Make an environment with rdm and its pinned stack; fast when nothing changed.
-# Uses the active virtual environment if there is one, else creates .venv in the repository.
+# Make an environment with rdm and its locked stack (constraints.txt); fast when nothing changed.
+# Uses the active virtual environment if there is one, else creates .venv in the repository with
+# the newest supported Python found (python3.13, 3.12, 3.11 on PATH or under pyenv).
+#   RDM_EXTRAS   extras to install (default: test,tfds — the suite tests the tfds builder too)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+extras="${RDM_EXTRAS:-test,tfds}"
+
+newest_python() {
+  local v candidate
+  for v in 3.13 3.12 3.11; do
+    for candidate in "python$v" "$(pyenv root 2>/dev/null)/versions/$v"*/bin/"python$v"; do
+      if "$candidate" -c 'pass' >/dev/null 2>&1; then echo "$candidate"; return; fi
+    done
+  done
+  echo "no Python 3.11–3.13 found (rdm needs one)" >&2; return 1
+}
+
 if [ -n "${VIRTUAL_ENV:-}" ]; then
   py="$VIRTUAL_ENV/bin/python"
 else
-  [ -x "$root/.venv/bin/python" ] || python3.11 -m venv "$root/.venv" 2>/dev/null || python3 -m venv "$root/.venv"
+  [ -x "$root/.venv/bin/python" ] || "$(newest_python)" -m venv "$root/.venv"
   py="$root/.venv/bin/python"
 fi
 stamp="$("$py" -c 'import sys; print(sys.prefix)')/.rdm-setup-stamp"
-want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)"
+want="$(cat "$root/pyproject.toml" "$root/constraints.txt" | sha256sum | cut -d' ' -f1) $extras"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$py" -m pip install -q --upgrade pip >&2
-  "$py" -m pip install -q -e "$root[test]" >&2
+  "$py" -m pip install -q -c "$root/constraints.txt" -e "$root[$extras]" >&2
   echo "$want" > "$stamp"
 fi
 echo "$py"

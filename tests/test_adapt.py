@@ -94,13 +94,14 @@ def shipped_size_params():
 def test_the_loss_prices_an_update_at_the_bits_the_coder_writes(shipped_size_params, density,
                                                                 leaves, priors):
   """M in the loss (model_update.coded_bits, in JAX) against the real payload of random sparse
-  δ̂ with escapes: within 1 %, and within the coder's flush and byte boundary (±12 bits)."""
+  δ̂ with escapes: within 1 %, and within the coder's flush (16 ± 16 bits) and a spread of its
+  per-symbol cost (modelled at 1.2e-4 bits an entry, ±1e-5)."""
   update = random_update(shipped_size_params, 'g_s,h_s,prior_z',
                          np.random.default_rng(int(density * 1e4)), density, leaves, priors)
   real = 8 * len(update.to_bytes())
   in_loss = float(model_update.coded_bits(priors, update.groups, update.delta_hat()))
   assert in_loss == pytest.approx(real, rel=0.01)
-  assert abs(update.ideal_bits() - real) <= 12 + 1e-3 * coded_entries(update)
+  assert abs(update.ideal_bits() - real) <= 16 + 1e-5 * coded_entries(update)
   assert in_loss == pytest.approx(update.ideal_bits(), rel=1e-3)  # float32 sums in the loss
 
 

@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import pytest
 
-from conftest import run_python
+from conftest import ROOT, run_python
 from rdm import coding, container, data, stream, zoo
 
 
@@ -115,6 +115,18 @@ def test_cli_exits_2_with_a_message_on_a_bad_file(tmp_path):
   result = run_python(['-m', 'rdm.codec', 'decompress', str(bad), '-o', str(tmp_path / 'o')])
   assert result.returncode == 2
   assert 'not an .rdm stream' in result.stderr
+
+
+def test_a_stream_of_the_previous_format_names_its_version_and_its_decoder(tmp_path):
+  """tests/data/carphone-crop-format3.rdm: a real format-3 stream (TensorFlow's range coder),
+  written by rdm 0.1.0 at commit 830a3eb from a 64×48 crop of carphone (msh-n64-beta2048)."""
+  old = ROOT / 'tests' / 'data' / 'carphone-crop-format3.rdm'
+  with pytest.raises(container.FormatError, match='format version 3 .* decoded by rdm 0.1.0'):
+    stream.decode(old.read_bytes())
+  result = run_python(['-m', 'rdm.codec', 'decompress', str(old), '-o', str(tmp_path / 'o')])
+  assert result.returncode == 2 and 'Traceback' not in result.stderr
+  assert len(result.stderr.strip().splitlines()) == 1
+  assert 'format version 3' in result.stderr and '830a3eb' in result.stderr
 
 
 @pytest.mark.skipif(not zoo.available(), reason='no shipped model in models/')

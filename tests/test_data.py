@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import load_script
+from conftest import load_script, run_python
 from rdm import data
 
 
@@ -60,7 +60,8 @@ def test_unreadable_inputs_raise_input_error(tmp_path):
 
 
 def test_xiph_tfds_builder_yields_one_example_per_iframe(tmp_path):
-  import tensorflow_datasets as tfds
+  tfds = pytest.importorskip('tensorflow_datasets',
+                             reason='the tfds extra is not installed: pip install rdm[tfds]')
   from rdm import xiph_tfds
   manual = tmp_path / 'manual'
   manual.mkdir()
@@ -75,6 +76,18 @@ def test_xiph_tfds_builder_yields_one_example_per_iframe(tmp_path):
   assert {e['frame'] for e in examples} == {0, 1, 2}
   assert examples[0]['image'].shape == (144, 176, 3)
   assert examples[0]['video'] == b'carphone'
+
+
+def test_the_default_paths_never_import_tensorflow():
+  """TensorFlow is an extra (the tfds builder alone); the codec, the main job, training and
+  finetuning load none of it, even where it is installed (as in the suite's environment)."""
+  result = run_python(['-c', (
+      'import sys; import rdm.cli, rdm.codec, rdm.main, rdm.train, rdm.finetune, rdm.stream, '
+      'rdm.job, rdm.report, rdm.baselines; '
+      'print(sorted(m for m in sys.modules if m.split(".")[0] in '
+      '("tensorflow", "tensorflow_datasets", "tensorflow_compression")))')])
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.strip() == '[]'
 
 
 def test_a_clip_is_named_by_its_file_and_a_bundled_one_as_given():
