@@ -13,7 +13,7 @@ import tempfile
 import time
 
 import atheris
-import tensorflow  # noqa: F401  (imported first: coverage covers rdm, not TensorFlow)
+import constriction  # noqa: F401  (imported first: coverage covers rdm, not the coder's bindings)
 
 with atheris.instrument_imports(include=['rdm']):
   from rdm import container, range_coding, stream

@@ -1,11 +1,13 @@
 """Command line codec.
 
   python -m rdm.codec compress INPUT... -o OUT.rdm [--model NAME] [--adapt full --beta 128]
+                                       [--fps 2] [--frames N]
   python -m rdm.codec decompress OUT.rdm -o DIR|FRAMES.npy
   python -m rdm.codec info OUT.rdm [--original INPUT...]
 
 INPUT: PNG/JPEG images, or one video file (or a bundled clip name: bikes, carphone) whose
-I-frames are taken at --fps. A bad stream exits with status 2 and a message naming the problem.
+I-frames are taken at --fps (the first --frames of them, if given). A bad stream exits with
+status 2 and a message naming the problem.
 """
 import argparse
 import pathlib
@@ -17,10 +19,10 @@ from rdm import container
 from rdm import data
 
 
-def read_inputs(inputs: list[str], fps: float) -> np.ndarray:
-  """Images (same size) or one video → [T, H, W, 3] uint8."""
+def read_inputs(inputs: list[str], fps: float, frames: int | None = None) -> np.ndarray:
+  """Images (same size) or one video's I-frames (the first `frames`) → [T, H, W, 3] uint8."""
   if len(inputs) == 1 and pathlib.Path(inputs[0]).suffix.lower() not in data.IMAGE_SUFFIXES:
-    return data.read_iframes(inputs[0], fps)
+    return data.read_iframes(inputs[0], fps, frames)
   images = [data.load_image(p) for p in inputs]
   if len({im.shape for im in images}) > 1:
     raise data.InputError('images of different sizes: compress them into separate streams')
@@ -42,7 +44,7 @@ def adapt_config(args):
 def compress(args) -> None:
   import tempfile
   from rdm import pipeline
-  frames = read_inputs(args.inputs, args.fps)
+  frames = read_inputs(args.inputs, args.fps, args.frames)
   with tempfile.TemporaryDirectory() as work:
     result = pipeline.encode_video(adapt_config(args), frames, pathlib.Path(work))
   data.write_atomic(args.output, result.encoded.data)
@@ -83,7 +85,8 @@ def info(args) -> None:
   print(f'  {"total":<8}{len(raw):>10} bytes {8 * len(raw):>11} bits {8 * len(raw) / pixels:>9.4f} bpp')
   if args.original:
     from rdm import stream
-    print(f'PSNR {baselines.mean_psnr(read_inputs(args.original, args.fps), stream.decode(raw)):.2f} dB')
+    original = read_inputs(args.original, args.fps, len(s.frames))
+    print(f'PSNR {baselines.mean_psnr(original, stream.decode(raw)):.2f} dB')
 
 
 def main(argv=None) -> int:
@@ -98,6 +101,7 @@ def main(argv=None) -> int:
   c.add_argument('--steps', type=int, default=None,
                  help='steps of each finetuning phase (default: the config\'s)')
   c.add_argument('--fps', type=float, default=2.0)
+  c.add_argument('--frames', type=int, default=None, help='code the first N I-frames of a video')
   d = sub.add_parser('decompress')
   d.add_argument('input')
   d.add_argument('-o', '--output', required=True)

@@ -15,10 +15,6 @@ def initialize(coordinator_address: str, num_processes: int, process_id: int) ->
   if num_processes < 1 or not 0 <= process_id < num_processes:
     raise ValueError(f'process_id must be in [0, {num_processes}), got {process_id}')
   jax.config.update('jax_cpu_collectives_implementation', 'gloo')
-  # Executables read back from a persistent compilation cache abort in their first gloo
-  # collective (jax 0.5.3: "op.preamble.length <= op.nbytes"), so a job of several processes
-  # compiles afresh even where JAX_COMPILATION_CACHE_DIR is set.
-  jax.config.update('jax_enable_compilation_cache', False)
   jax.distributed.initialize(coordinator_address, num_processes, process_id)
 
 

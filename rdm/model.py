@@ -147,8 +147,10 @@ class Architecture:
     return self.modules[group].apply({'params': params[group]}, *args)
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def init_params(arch: Architecture, rng: jax.Array) -> Params:
-  """Random θ for every group, from a 64×64 dummy image."""
+  """Random θ for every group, from a 64×64 dummy image. One compiled program: run eagerly,
+  every initializer of every shape compiles on its own (seconds each on XLA's CPU backend)."""
   keys = dict(zip(arch.modules, jax.random.split(rng, len(arch.modules))))
   x = jnp.zeros((1, PAD_MULTIPLE, PAD_MULTIPLE, 3))
   y = jnp.zeros((1, 4, 4, arch.M))

@@ -16,9 +16,16 @@ import numpy as np
 
 from rdm import model
 
+
+def default_models_dir() -> pathlib.Path:
+  """The checkout's models/, or where a (non-editable) install put them: the wheel carries
+  models/ as the data-only package rdm_models beside rdm (pyproject.toml)."""
+  above = pathlib.Path(__file__).resolve().parent.parent
+  return above / 'models' if (above / 'models').is_dir() else above / 'rdm_models'
+
+
 # RDM_MODELS points a run (or a test) at another folder of models.
-MODELS_DIR = pathlib.Path(os.environ.get(
-    'RDM_MODELS', pathlib.Path(__file__).resolve().parent.parent / 'models'))
+MODELS_DIR = pathlib.Path(os.environ.get('RDM_MODELS', default_models_dir()))
 
 
 class ModelError(ValueError):

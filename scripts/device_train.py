@@ -1,11 +1,14 @@
 """θ_D on a lent accelerator, in one command that ends inside the device's 10-minute limit.
 
-From the repository root, on the device (Python 3.12, jax 0.11.x, flax, optax, orbax, no
-TensorFlow; ml_collections and tqdm travel as wheels in scripts/wheels), carrying data/pack
-(scripts/pack_photos.py) and, to resume, the folder an earlier run returned:
+From the repository root, on the device (Python 3.12, a current jax, flax, optax, orbax, no
+TensorFlow, no network), carrying data/pack (scripts/pack_photos.py) and, to resume, the folder an
+earlier run returned. rdm installs from the checkout as everywhere else, without dependencies;
+the few packages the image lacks (ml_collections, tqdm, constriction for Python 3.12, and
+setuptools to build rdm) travel as wheels in scripts/wheels:
 
-    PYTHONPATH=.:scripts/wheels/ml_collections-1.1.0-py3-none-any.whl:scripts/wheels/tqdm-4.70.1-py3-none-any.whl \
-      python3 scripts/device_train.py --out "$OUT" [--resume runs/device/last | --init SOURCE]
+    pip install -q --no-deps --no-index scripts/wheels/*.whl \
+      && pip install -q --no-deps --no-index --no-build-isolation . \
+      && python3 scripts/device_train.py --out "$OUT" [--resume runs/device/last | --init SOURCE]
 
 --init starts the first sitting from θ trained elsewhere (a shipped model name, a training workdir
 or a .msgpack file that travels with the tree), e.g. `--config global --init msh-n64-beta128`

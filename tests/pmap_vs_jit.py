@@ -1,4 +1,6 @@
-"""Run by test_train.py in a process with 2 fake CPU devices: one pmap step vs one jit step."""
+"""Run by test_train.py in a process with 2 fake CPU devices: one pmap step vs one jit step, and
+a second pmapped step that lowers and compiles nothing (the state it returns is laid out as the
+replicated state it took: shared/GPU-NOTES.md's second compile)."""
 import functools
 import sys
 
@@ -20,10 +22,21 @@ keys = np.asarray(steps.example_keys(0, 0, 4))
 jit_step = jax.jit(functools.partial(steps.train_step, loss_fn=loss_fn, tx=tx))
 jit_state, jit_metrics = jit_step(state, x, keys)
 
+COMPILE_EVENTS = ('/jax/core/compile/jaxpr_to_mlir_module_duration',
+                  '/jax/core/compile/backend_compile_duration')
+compiles = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, seconds, **kw: compiles.append(event) if event in COMPILE_EVENTS else None)
+
 p_step = steps.make_parallel_step(loss_fn, tx)
 p_state, p_metrics = p_step(steps.replicate(state), steps.shard(x, 2),
                             steps.shard(keys, 2))
-p_state = steps.host_state(p_state)
+assert compiles, 'the listener saw no compilation at all'
+first = steps.host_state(p_state)
+compiles.clear()
+jax.block_until_ready(p_step(p_state, steps.shard(x, 2), steps.shard(keys, 2)))
+assert not compiles, f'the second pmapped step compiled again: {compiles}'
+p_state = first
 
 for a, b in zip(jax.tree_util.tree_leaves(jit_state.params),
                 jax.tree_util.tree_leaves(p_state.params)):

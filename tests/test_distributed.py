@@ -40,9 +40,8 @@ def train_losses(workdir) -> list:
 
 
 def test_two_processes_reach_the_loss_and_parameters_of_one_process(tmp_path, photo_dirs):
-  """The two processes stop at step 2 and resume: the second sitting finds its executables in
-  the suite's persistent compilation cache (executables with gloo collectives read back from it
-  abort in gloo, so a multi-process job must compile afresh)."""
+  """The two processes stop at step 2 and resume: the second sitting reads its executables, gloo
+  collectives included, back from the suite's persistent compilation cache."""
   steps = 4
   one, two = tmp_path / 'one', tmp_path / 'two'
   single = run_python(tiny_train_args(one, photo_dirs, steps))
