@@ -20,8 +20,9 @@ class CodingError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class CodingTable:
-  lookup: np.ndarray  # int32 [rows, 1 + max_symbols + 1]: -precision, then the CDF, padded
+  lookup: np.ndarray  # int32 [rows, 1 + max_symbols + 1]: precision, then the CDF, padded
   offsets: np.ndarray  # int32 [rows]: symbol = value + offset
+  sizes: np.ndarray  # int32 [rows]: symbols of each row, its escape symbol (the last) included
 
   @property
   def rows(self) -> int:
@@ -61,14 +62,13 @@ def table_from_pmfs(pmfs: list[np.ndarray], offsets, precision: int = PRECISION)
   lookup[:, 0] = precision
   for i, r in enumerate(rows):
     lookup[i, 1:1 + len(r)] = r
-  return CodingTable(lookup, np.asarray(offsets, np.int32))
+  return CodingTable(lookup, np.asarray(offsets, np.int32),
+                     np.asarray([len(r) - 1 for r in rows], np.int32))
 
 
 def escape_symbols(table: CodingTable, indexes: np.ndarray) -> np.ndarray:
-  """The escape symbol (last non-padding symbol) of each index's row."""
-  cdf = table.lookup[:, 1:]
-  sizes = np.argmax(cdf == cdf[:, -1:], axis=1)  # CDF entries before the padding = symbols
-  return (sizes - 1)[indexes]
+  """The escape symbol (the last symbol) of each index's row."""
+  return (table.sizes - 1)[indexes]
 
 
 def varint_bytes(values, xp=np):
