@@ -1,7 +1,6 @@
 """Real images in: photo folders for global training, video I-frames for adaptation.
 
-Pure numpy + Pillow + the ffmpeg binary of imageio-ffmpeg: nothing here imports TensorFlow, so
-training runs where only JAX is installed.
+Pure numpy + Pillow + the ffmpeg binary of imageio-ffmpeg.
 """
 import collections
 import concurrent.futures

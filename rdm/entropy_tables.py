@@ -1,6 +1,6 @@
 """Entropy-coding tables in plain numpy: pmfs → quantized 16-bit CDFs, and what each symbol
-costs under them. No TensorFlow here, so finetuning can price the model update exactly as the
-range coder (rdm.range_coding) will.
+costs under them, in integers, so that decoding never depends on a machine's floating point and
+finetuning prices the model update exactly as the range coder (rdm.range_coding) will code it.
 
 A CodingTable is a stack of discrete distributions; every coded integer names its row (`index`).
 Each row covers the integers [-offset, -offset + size - 2] plus one escape symbol: values
@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-PRECISION = 16  # bits of the CDF tables (tensorflow-compression's ops accept 1..16)
+PRECISION = 16  # bits of the CDF tables (range_coding scales them to the coder's 24 exactly)
 
 
 class CodingError(ValueError):
@@ -20,13 +20,13 @@ class CodingError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class CodingTable:
-  lookup: np.ndarray  # int32 [rows, 1 + max_symbols + 1]: precision, then the CDF, padded
+  cdf: np.ndarray  # int32 [rows, max_symbols + 1]: each row's CDF, padded with 2^PRECISION
   offsets: np.ndarray  # int32 [rows]: symbol = value + offset
   sizes: np.ndarray  # int32 [rows]: symbols of each row, its escape symbol (the last) included
 
   @property
   def rows(self) -> int:
-    return self.lookup.shape[0]
+    return self.cdf.shape[0]
 
 
 def quantized_cdf(pmf: np.ndarray, precision: int = PRECISION) -> np.ndarray:
@@ -58,11 +58,10 @@ def table_from_pmfs(pmfs: list[np.ndarray], offsets, precision: int = PRECISION)
     tail = max(1.0 - pmf.sum(), 0.0)
     rows.append(quantized_cdf(np.append(pmf, tail), precision))
   width = max(len(r) for r in rows)
-  lookup = np.full((len(rows), 1 + width), 1 << precision, np.int32)
-  lookup[:, 0] = precision
+  cdf = np.full((len(rows), width), 1 << precision, np.int32)
   for i, r in enumerate(rows):
-    lookup[i, 1:1 + len(r)] = r
-  return CodingTable(lookup, np.asarray(offsets, np.int32),
+    cdf[i, :len(r)] = r
+  return CodingTable(cdf, np.asarray(offsets, np.int32),
                      np.asarray([len(r) - 1 for r in rows], np.int32))
 
 
@@ -83,7 +82,7 @@ def ideal_bits(values: np.ndarray, indexes: np.ndarray, table: CodingTable) -> f
   """−Σ log2 of each value's quantized probability (escapes counted at the escape mass only)."""
   values = np.asarray(values).reshape(-1).astype(np.int64)
   indexes = np.asarray(indexes).reshape(-1)
-  cdf = table.lookup[:, 1:].astype(np.int64)
+  cdf = table.cdf.astype(np.int64)
   symbols = values + table.offsets[indexes]
   escape = escape_symbols(table, indexes)
   symbols = np.where((symbols < 0) | (symbols > escape), escape, symbols)

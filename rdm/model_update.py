@@ -107,7 +107,7 @@ def overhead_bits(groups: str, leaves: int, written, opened, symbols, xp=np):
 def symbol_bits(prior: model_prior.SpikeSlab) -> tuple[np.ndarray, float]:
   """(bits of k = −K..K under the prior's 16-bit table, bits of the escape symbol itself)."""
   table = update_table((prior,))
-  counts = np.diff(table.lookup[0, 1:].astype(np.int64))
+  counts = np.diff(table.cdf[0].astype(np.int64))
   bits = -np.log2(counts[:2 * prior.half_width + 2] / (1 << entropy_tables.PRECISION))
   return bits[:-1], float(bits[-1])
 

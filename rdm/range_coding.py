@@ -40,15 +40,15 @@ def categorical_model(cdf: np.ndarray) -> constriction.stream.model.Categorical:
 
 
 @functools.lru_cache(maxsize=8)
-def _row_models(lookup_bytes: bytes, sizes_bytes: bytes) -> tuple:
+def _row_models(cdf_bytes: bytes, sizes_bytes: bytes) -> tuple:
   sizes = np.frombuffer(sizes_bytes, np.int32)
-  cdf = np.frombuffer(lookup_bytes, np.int32).reshape(sizes.size, -1)[:, 1:]
+  cdf = np.frombuffer(cdf_bytes, np.int32).reshape(sizes.size, -1)
   return tuple(categorical_model(cdf[r, :sizes[r] + 1]) for r in range(sizes.size))
 
 
 def row_models(table: CodingTable) -> tuple:
   """One constriction model per row of the table (cached by the table's contents)."""
-  return _row_models(np.ascontiguousarray(table.lookup, np.int32).tobytes(),
+  return _row_models(np.ascontiguousarray(table.cdf, np.int32).tobytes(),
                      np.ascontiguousarray(table.sizes, np.int32).tobytes())
 
 

@@ -48,7 +48,7 @@ def test_the_rarest_symbol_costs_exactly_its_16_bit_count():
   """A count of 1 in 2^16 is 16 bits in the coder too: an approximate requantization of the
   table would move it (and every other low count) by a fraction of a bit per symbol."""
   table = entropy_tables.table_from_pmfs([np.array([1.0 - 2.0 ** -17, 2.0 ** -17])], [0])
-  cdf = table.lookup[0, 1:4]
+  cdf = table.cdf[0, :3]
   assert list(np.diff(cdf)) == [2 ** 16 - 2, 1]  # the second symbol and the escape: 1 count
   values = np.ones(10000, np.int32)
   real = 8 * len(range_coding.encode(values, np.zeros_like(values), table))
