@@ -8,7 +8,7 @@ import flax
 import numpy as np
 import jax
 
-from conftest import ROOT, TINY, load_script, run_python
+from conftest import TINY, load_script, run_python
 from rdm import data, model, train, zoo
 
 SHRINK = ['--probe_steps', '4', '--set', 'model.N=8', 'model.M=8', 'train.batch_size=2',
@@ -19,7 +19,7 @@ DEVICE_RETURN_LIMIT = 16 * 2 ** 20  # bytes per file a device run sends back (8 
 def device_run(out, photos, budget_s, *start_from):
   args = ['scripts/device_train.py', '--out', str(out), '--photos', str(photos),
           '--budget_s', str(budget_s), *start_from, *SHRINK]
-  result = run_python(args, env={'PYTHONPATH': str(ROOT)}, timeout=3 * budget_s)
+  result = run_python(args, timeout=3 * budget_s)
   assert result.returncode == 0, result.stderr[-3000:]
   state = json.loads((out / 'state.json').read_text())
   assert state['wall_s'] <= budget_s  # ends inside the time it was given
@@ -59,7 +59,7 @@ def test_packing_keeps_every_training_photo_downscaled(tmp_path, photo_dirs, bik
   data.save_png(photos / 'more' / 'a-package' / '0.png', bikes_frames[0])  # train has a 0.png
   result = run_python(['scripts/pack_photos.py', '--photos', str(photos), '--out',
                        str(tmp_path / 'pack'), '--short_side', '64'],
-                      env={'PYTHONPATH': str(ROOT)}, timeout=300)
+                      timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   packed = {split: data.list_images(tmp_path / 'pack' / split) for split in ('train', 'eval')}
   assert len(packed['train']) == len(bikes_frames) + 1 and len(packed['eval']) == 1
