@@ -17,8 +17,7 @@ trap 'rm -rf "$work"' EXIT
 start=$SECONDS
 "$py" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install -q --upgrade pip 2>/dev/null
-"$work/venv/bin/python" -m pip install -q -c "$root/constraints.txt" "$root" 2>&1 \
-  | grep -v '^WARNING: Location' >&2 || true
+"$work/venv/bin/python" -m pip install -q -c "$root/constraints.txt" "$root"
 "$work/venv/bin/rdm" --help > /dev/null
 cd "$work"  # away from the checkout: the installed package, not the source tree, is imported
 "$work/venv/bin/rdm" compress bikes --frames 1 -o first.rdm
