@@ -8,7 +8,7 @@ set -euo pipefail
 version="$1"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 py=""
-for candidate in "python$version" "$(pyenv root 2>/dev/null)/versions/$version"*/bin/"python$version"; do
+for candidate in "python$version" "${PYENV_ROOT:-$HOME/.pyenv}/versions/$version"*/bin/"python$version"; do
   if "$candidate" -c 'pass' >/dev/null 2>&1; then py="$candidate"; break; fi
 done
 [ -n "$py" ] || { echo "smoke $version: no python$version on this machine" >&2; exit 1; }

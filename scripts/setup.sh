@@ -10,7 +10,7 @@ extras="${RDM_EXTRAS:-test,tfds}"
 newest_python() {
   local v candidate
   for v in 3.13 3.12 3.11; do
-    for candidate in "python$v" "$(pyenv root 2>/dev/null)/versions/$v"*/bin/"python$v"; do
+    for candidate in "python$v" "${PYENV_ROOT:-$HOME/.pyenv}/versions/$v"*/bin/"python$v"; do
       if "$candidate" -c 'pass' >/dev/null 2>&1; then echo "$candidate"; return; fi
     done
   done
