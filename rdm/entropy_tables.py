@@ -18,7 +18,7 @@ class CodingError(ValueError):
   """Symbols that cannot be coded or a code stream that does not decode."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: range_coding caches on it
 class CodingTable:
   cdf: np.ndarray  # int32 [rows, max_symbols + 1]: each row's CDF, padded with 2^PRECISION
   offsets: np.ndarray  # int32 [rows]: symbol = value + offset

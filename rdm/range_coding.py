@@ -16,7 +16,7 @@ of the previous coder; experiments/fuzz_decoder.py).
 Stream: varint length of the escape block | escape block | range code (32-bit words, big
 endian, trailing zero bytes dropped: the decoder reads missing words as zeros anyway).
 """
-import functools
+import weakref
 
 import constriction
 import numpy as np
@@ -39,17 +39,15 @@ def categorical_model(cdf: np.ndarray) -> constriction.stream.model.Categorical:
   return constriction.stream.model.Categorical(weights.astype(np.float64), perfect=False)
 
 
-@functools.lru_cache(maxsize=8)
-def _row_models(cdf_bytes: bytes, sizes_bytes: bytes) -> tuple:
-  sizes = np.frombuffer(sizes_bytes, np.int32)
-  cdf = np.frombuffer(cdf_bytes, np.int32).reshape(sizes.size, -1)
-  return tuple(categorical_model(cdf[r, :sizes[r] + 1]) for r in range(sizes.size))
+_MODELS = weakref.WeakKeyDictionary()  # CodingTable → its row models, while the table lives
 
 
 def row_models(table: CodingTable) -> tuple:
-  """One constriction model per row of the table (cached by the table's contents)."""
-  return _row_models(np.ascontiguousarray(table.cdf, np.int32).tobytes(),
-                     np.ascontiguousarray(table.sizes, np.int32).tobytes())
+  """One constriction model per row of the table, built once per table."""
+  if table not in _MODELS:
+    _MODELS[table] = tuple(categorical_model(table.cdf[r, :table.sizes[r] + 1])
+                           for r in range(table.rows))
+  return _MODELS[table]
 
 
 def _varint(u: int) -> bytes:
