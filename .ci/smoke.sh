@@ -7,11 +7,7 @@
 set -euo pipefail
 version="$1"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-py=""
-for candidate in "python$version" "${PYENV_ROOT:-$HOME/.pyenv}/versions/$version"*/bin/"python$version"; do
-  if "$candidate" -c 'pass' >/dev/null 2>&1; then py="$candidate"; break; fi
-done
-[ -n "$py" ] || { echo "smoke $version: no python$version on this machine" >&2; exit 1; }
+py="$("$root/scripts/find_python.sh" "$version")"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 start=$SECONDS

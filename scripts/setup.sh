@@ -7,20 +7,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 extras="${RDM_EXTRAS:-test,tfds}"
 
-newest_python() {
-  local v candidate
-  for v in 3.13 3.12 3.11; do
-    for candidate in "python$v" "${PYENV_ROOT:-$HOME/.pyenv}/versions/$v"*/bin/"python$v"; do
-      if "$candidate" -c 'pass' >/dev/null 2>&1; then echo "$candidate"; return; fi
-    done
-  done
-  echo "no Python 3.11–3.13 found (rdm needs one)" >&2; return 1
-}
-
 if [ -n "${VIRTUAL_ENV:-}" ]; then
   py="$VIRTUAL_ENV/bin/python"
 else
-  [ -x "$root/.venv/bin/python" ] || "$(newest_python)" -m venv "$root/.venv"
+  [ -x "$root/.venv/bin/python" ] || "$("$root/scripts/find_python.sh" 3.13 3.12 3.11)" -m venv "$root/.venv"
   py="$root/.venv/bin/python"
 fi
 stamp="$("$py" -c 'import sys; print(sys.prefix)')/.rdm-setup-stamp"
