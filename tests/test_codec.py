@@ -26,6 +26,15 @@ def test_fresh_process_decode_reproduces_the_encoders_reconstruction(
   np.testing.assert_array_equal(decoded, encoded.x_hat)
 
 
+def test_chosen_frames_decode_alone_to_the_encoders_reconstruction(use_tiny_models,
+                                                                  bikes_frames):
+  frames = np.concatenate([bikes_frames[:, :64, :96], bikes_frames[:1, 64:128, :96]])
+  encoded = encode_tiny(frames)
+  np.testing.assert_array_equal(stream.decode(encoded.data, [2, 0]), encoded.x_hat[[2, 0]])
+  with pytest.raises(container.FormatError, match='has 3 frames'):
+    stream.decode(encoded.data, [3])
+
+
 @pytest.mark.parametrize('height,width', [(1, 1), (65, 33), (144, 176), (720, 1280)])
 def test_frame_sizes_round_trip(use_tiny_models, height, width):
   rng = np.random.default_rng(height)
