@@ -57,7 +57,8 @@ def main():
 
   def loss(delta):
     params = model_update.apply_update(encoder_params, {**zero, **delta})
-    return prune.estimated_loss(theta_d.arch, params, frames, args.beta, 0.0)
+    return prune.estimated_loss(theta_d.arch, params, frames, args.beta, 0.0,
+                                int(np.prod(frames.shape[:3])))
 
   g_s = {n: d for n, d in delta_hat.items() if n.startswith('g_s')}
   nonzero = {n: int((d != 0).sum()) for n, d in g_s.items()}

@@ -117,7 +117,7 @@ def model_bits(priors: model_prior.LeafPriors, groups: str, delta, delta_used,
   return coded + surrogate - jax.lax.stop_gradient(surrogate)
 
 
-def rdm_loss_fn(train_vars, x, keys, *, arch, base_params, priors, groups, beta, total_pixels,
+def rdm_loss_fn(train_vars, base_params, x, keys, *, arch, priors, groups, beta, total_pixels,
                 model_rate: bool, quantize_aware: bool, rate_mode: str, decoder_mode: str,
                 rate_gradient: str):
   """L_RDM on a batch of I-frames (or crops); M is normalised by all pixels of all I-frames."""
@@ -226,7 +226,7 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
   state = checkpoint.restore_latest(mgr, state) or state
   start = int(state.step)
   loss_fn = functools.partial(
-      rdm_loss_fn, arch=arch, base_params=base_params, priors=priors, groups=cfg.groups,
+      rdm_loss_fn, arch=arch, priors=priors, groups=cfg.groups,
       beta=config.loss.beta, total_pixels=int(np.prod(frames.shape[:3])),
       model_rate=cfg.model_rate, quantize_aware=cfg.quantize_aware, rate_mode=cfg.rate_mode,
       decoder_mode=config.quantization.decoder, rate_gradient=cfg.rate_gradient)
@@ -239,6 +239,7 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
   if start == 0 and 0 in keep:
     save_candidate(workdir, 0, state.params)
   p_state = step_lib.replicate(state)
+  frozen = jax.device_put(base_params)
   history = []
   t_start = time.perf_counter()
   bar = tqdm(range(start, steps), initial=start, total=steps, desc=f'adapt {phase}',
@@ -246,7 +247,7 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
   for step in bar:
     batch = step_lib.padded_batch(next(batches), step_lib.example_keys(seed, step, cfg.batch_size),
                                jax.device_count())
-    p_state, m = step_lib.parallel_step(p_step, p_state, devices, *batch)
+    p_state, m = step_lib.parallel_step(p_step, p_state, frozen, devices, *batch)
     step_lib.check_finite(m, step + 1)
     done = step + 1
     if done % cfg.log_every == 0 or done == steps:

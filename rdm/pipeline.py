@@ -11,6 +11,7 @@ import tempfile
 import time
 
 import numpy as np
+from tqdm import tqdm
 
 from rdm import baselines
 from rdm import finetune
@@ -68,7 +69,7 @@ def encode_video(config, frames: np.ndarray, workdir: pathlib.Path,
     coded.append((encoded, {'label': candidate.label, **summarize(frames, encoded, beta)}))
 
   chosen = adapted.candidates if config.adapt.select else adapted.candidates[-1:]
-  for candidate in chosen:
+  for candidate in tqdm(chosen, desc='code candidates', unit='candidate', dynamic_ncols=True):
     code(candidate)
   best = min(range(len(coded)), key=lambda i: coded[i][1]['loss'])
   if config.adapt.select and config.adapt.prune_leaves and chosen[best].update is not None:

@@ -11,6 +11,7 @@ costs an encode, never the stream).
 import dataclasses
 
 import numpy as np
+from tqdm import tqdm
 
 from rdm import finetune
 from rdm import model
@@ -18,16 +19,28 @@ from rdm import model_update
 from rdm import train
 
 SUFFIX = '-pruned'  # of a candidate's label: the candidate it came from, without unpaid leaves
+# Leaves are valued on at most this many I-frames, evenly spaced: one valuation per opened leaf
+# over all 159 I-frames of a long clip took minutes each.
+VALUATION_FRAMES = 20
 
 
-def estimated_loss(arch, params, frames: np.ndarray, beta: float, update_bits: float) -> float:
-  """L_RDM = MSE + β·bpp over all frames (of one size) with rounded latents and the model's
-  estimate of their bits (within 0.4 % of the coded bits on bikes and carphone: WORKSPACE.md)."""
+def valuation_frames(frames: np.ndarray) -> np.ndarray:
+  """The I-frames leaves are valued on: all of them, or VALUATION_FRAMES evenly spaced."""
+  if len(frames) <= VALUATION_FRAMES:
+    return frames
+  return frames[np.linspace(0, len(frames) - 1, VALUATION_FRAMES).round().astype(int)]
+
+
+def estimated_loss(arch, params, frames: np.ndarray, beta: float, update_bits: float,
+                   pixels: int) -> float:
+  """L_RDM = MSE + β·bpp over frames (of one size) with rounded latents and the model's
+  estimate of their bits (within 0.4 % of the coded bits on bikes and carphone: WORKSPACE.md),
+  the update's bits spread over `pixels` (all pixels of the video's I-frames)."""
   batches = [(len(x), train.evaluate(arch, params, x.astype(np.float32)))
              for x in np.array_split(frames, -(-len(frames) // 4))]
   mse = sum(n * m['mse'] for n, m in batches) / len(frames)
   bpp = sum(n * m['bpp_latent'] for n, m in batches) / len(frames)
-  return mse + beta * (bpp + update_bits / int(np.prod(frames.shape[:3])))
+  return mse + beta * (bpp + update_bits / pixels)
 
 
 def with_leaves_reset(update: model_update.ModelUpdate, names) -> model_update.ModelUpdate:
@@ -40,11 +53,15 @@ def leaf_values(arch, encoder_params, update: model_update.ModelUpdate, frames: 
   """Per opened leaf: estimated L_RDM without its δ̂ (the update's bits shrinking with it) minus
   that of the whole update; encoder_params: θ_D with the adapted encoder. Positive: the leaf pays
   for itself."""
+  pixels, sample = int(np.prod(frames.shape[:3])), valuation_frames(frames)
+
   def loss(reduced):
-    return estimated_loss(arch, reduced.apply(encoder_params), frames, beta, reduced.ideal_bits())
+    return estimated_loss(arch, reduced.apply(encoder_params), sample, beta,
+                          reduced.ideal_bits(), pixels)
   whole = loss(update)
+  opened = [name for name, changed in zip(update.names, update.changed()) if changed]
   return {name: loss(with_leaves_reset(update, {name})) - whole
-          for name, changed in zip(update.names, update.changed()) if changed}
+          for name in tqdm(opened, desc='value leaves of δ̂', unit='leaf', dynamic_ncols=True)}
 
 
 def without_unpaid_leaves(arch, base_params, candidate: finetune.Candidate, frames: np.ndarray,

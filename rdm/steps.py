@@ -81,10 +81,12 @@ def batch_forward(arch: model.Architecture, params, x: jax.Array, keys: jax.Arra
       bits_z=jnp.sum(per_example.bits_z))
 
 
-def train_step(state: TrainState, x: jax.Array, keys: jax.Array, *, loss_fn, tx,
+def train_step(state: TrainState, frozen, x: jax.Array, keys: jax.Array, *, loss_fn, tx,
                axis_name: str | None = None):
-  """One optimizer step on loss_fn(state.params, x, keys) -> (loss, metrics)."""
-  (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, x, keys)
+  """One optimizer step on loss_fn(state.params, frozen, x, keys) -> (loss, metrics). frozen:
+  arrays the loss reads but does not train (θ_D while adapting), an argument of the compiled
+  step so that XLA does not fold them into it as constants."""
+  (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, frozen, x, keys)
   if axis_name is not None:
     # Equal shards per device, so the mean of per-device means is the full-batch mean.
     grads = jax.lax.pmean(grads, axis_name)
@@ -95,8 +97,8 @@ def train_step(state: TrainState, x: jax.Array, keys: jax.Array, *, loss_fn, tx,
   return TrainState(state.step + 1, params, opt_state), metrics
 
 
-def ordered_train_step(state: TrainState, x: jax.Array, keys: jax.Array, weights: jax.Array, *,
-                       loss_fn, tx, axis_name: str | None = None):
+def ordered_train_step(state: TrainState, frozen, x: jax.Array, keys: jax.Array,
+                       weights: jax.Array, *, loss_fn, tx, axis_name: str | None = None):
   """train_step that does not depend on how the batch is split over devices and processes:
   per-example gradients (each of the same batch-1 shape everywhere) are gathered in example
   order and summed one by one, Σ w_i ∇ℓ_i. w_i = 1/B, and 0 for the copies that pad a batch to
@@ -107,7 +109,8 @@ def ordered_train_step(state: TrainState, x: jax.Array, keys: jax.Array, weights
   made XLA's CPU backend 5× slower. The per-example gradient is jitted so that it is traced
   once, not once per example (tracing the full model's loss takes seconds)."""
   grad_fn = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
-  per_example = [grad_fn(state.params, x[i:i + 1], keys[i:i + 1]) for i in range(x.shape[0])]
+  per_example = [grad_fn(state.params, frozen, x[i:i + 1], keys[i:i + 1])
+                 for i in range(x.shape[0])]
   grads = jax.tree_util.tree_map(lambda *g: jnp.stack(g), *[g for _, g in per_example])
   metrics = jax.tree_util.tree_map(lambda *m: jnp.stack(m), *[m for (_, m), _ in per_example])
   if axis_name is not None:
@@ -142,9 +145,12 @@ def replicate(tree):
 
 
 def make_parallel_step(loss_fn, tx, step_fn=train_step):
-  """step_fn pmapped over all local devices (one device is the same code path)."""
+  """step_fn pmapped over all local devices (one device is the same code path); its frozen
+  argument is the same on every device."""
   step = functools.partial(step_fn, loss_fn=loss_fn, tx=tx, axis_name=AXIS)
-  return jax.pmap(step, axis_name=AXIS, donate_argnums=0)
+  batch_arrays = 3 if step_fn is ordered_train_step else 2  # x, keys[, weights]
+  return jax.pmap(step, axis_name=AXIS, in_axes=(0, None) + (0,) * batch_arrays,
+                  donate_argnums=0)
 
 
 def shard(x: np.ndarray, devices: int) -> np.ndarray:
@@ -154,11 +160,11 @@ def shard(x: np.ndarray, devices: int) -> np.ndarray:
   return x.reshape(devices, x.shape[0] // devices, *x.shape[1:])
 
 
-def parallel_step(p_step, p_state, devices: int, *global_batch):
+def parallel_step(p_step, p_state, frozen, devices: int, *global_batch):
   """One pmapped step on this process's rows of the global batch (x, keys[, weights]); metrics
   as host floats (identical on every process: the step reduces over all of them)."""
   local = [shard(distributed.local_rows(np.asarray(a)), devices) for a in global_batch]
-  p_state, m = p_step(p_state, *local)
+  p_state, m = p_step(p_state, frozen, *local)
   return p_state, {k: float(v[0]) for k, v in jax.device_get(m).items()}
 
 

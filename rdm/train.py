@@ -20,8 +20,9 @@ from rdm import steps
 from rdm import zoo
 
 
-def rd_loss_fn(params, x, keys, *, arch, beta: float, rate_mode: str, decoder_mode: str):
-  """L_RD of θ on a batch: the global-training objective."""
+def rd_loss_fn(params, frozen, x, keys, *, arch, beta: float, rate_mode: str, decoder_mode: str):
+  """L_RD of θ on a batch: the global-training objective (frozen: none, every θ is trained)."""
+  del frozen
   return losses.rd_loss(steps.batch_forward(arch, params, x, keys, rate_mode, decoder_mode), x,
                         beta)
 
@@ -139,7 +140,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   done = start
   for step in range(start, cfg.stop_at or cfg.steps):
     keys = steps.example_keys(config.seed, step, cfg.batch_size)
-    p_state, m = steps.parallel_step(p_step, p_state, devices, next(batches), keys)
+    p_state, m = steps.parallel_step(p_step, p_state, {}, devices, next(batches), keys)
     steps.check_finite(m, step + 1)
     if primary:  # only process 0 logs, so only it collects (and empties) the window
       window.append(m)

@@ -20,7 +20,7 @@ x = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype(np.float32)
 keys = np.asarray(steps.example_keys(0, 0, 4))
 
 jit_step = jax.jit(functools.partial(steps.train_step, loss_fn=loss_fn, tx=tx))
-jit_state, jit_metrics = jit_step(state, x, keys)
+jit_state, jit_metrics = jit_step(state, {}, x, keys)
 
 COMPILE_EVENTS = ('/jax/core/compile/jaxpr_to_mlir_module_duration',
                   '/jax/core/compile/backend_compile_duration')
@@ -29,12 +29,12 @@ jax.monitoring.register_event_duration_secs_listener(
     lambda event, seconds, **kw: compiles.append(event) if event in COMPILE_EVENTS else None)
 
 p_step = steps.make_parallel_step(loss_fn, tx)
-p_state, p_metrics = p_step(steps.replicate(state), steps.shard(x, 2),
+p_state, p_metrics = p_step(steps.replicate(state), {}, steps.shard(x, 2),
                             steps.shard(keys, 2))
 assert compiles, 'the listener saw no compilation at all'
 first = steps.host_state(p_state)
 compiles.clear()
-jax.block_until_ready(p_step(p_state, steps.shard(x, 2), steps.shard(keys, 2)))
+jax.block_until_ready(p_step(p_state, {}, steps.shard(x, 2), steps.shard(keys, 2)))
 assert not compiles, f'the second pmapped step compiled again: {compiles}'
 p_state = first
 

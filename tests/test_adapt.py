@@ -517,3 +517,13 @@ def test_the_encoder_drops_a_leaf_opened_for_one_entry_and_keeps_one_that_pays(
   config.adapt.prune_leaves = False
   unpruned = pipeline.encode_video(config, frames, tmp_path / 'run', theta_d)
   assert [c['label'] for c in unpruned.candidates] == ['encoder@0', 'joint@1']
+
+
+def test_leaves_of_a_long_clip_are_valued_on_evenly_spaced_frames_at_its_whole_pixel_count():
+  from rdm import prune
+  frames = np.arange(45)[:, None, None, None] * np.ones((1, 2, 3, 3), np.uint8)
+  sample = prune.valuation_frames(frames)
+  assert len(sample) == prune.VALUATION_FRAMES
+  assert sample[0, 0, 0, 0] == 0 and sample[-1, 0, 0, 0] == 44
+  assert len(set(sample[:, 0, 0, 0].tolist())) == prune.VALUATION_FRAMES
+  assert len(prune.valuation_frames(frames[:7])) == 7
