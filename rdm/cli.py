@@ -30,7 +30,7 @@ def main(argv=None) -> int:
   from rdm import main as rdm_main
   if not any(a.startswith('--config=') or a == '--config' for a in rest):
     rest = [f'--config={pathlib.Path(configs.__file__).parent / COMMANDS[command]}', *rest]
-  app.run(rdm_main.main, argv=[f'rdm {command}', *rest])
+  app.run(rdm_main.main, argv=[f'rdm {command}', *rest], flags_parser=rdm_main.parse_flags)
   return 0
 
 

@@ -6,8 +6,8 @@
   python -m rdm.codec info OUT.rdm [--original INPUT...]
 
 INPUT: PNG/JPEG images, or one video file (or a bundled clip name: bikes, carphone) whose
-I-frames are taken at --fps (the first --frames of them, if given). A bad stream exits with
-status 2 and a message naming the problem.
+I-frames are taken at --fps (the first --frames of them, if given). A bad stream, input, model
+name or setting exits with status 2 and one line naming the problem (rdm.errors).
 """
 import argparse
 import pathlib
@@ -17,6 +17,7 @@ import numpy as np
 
 from rdm import container
 from rdm import data
+from rdm import errors
 
 
 def read_inputs(inputs: list[str], fps: float, frames: int | None = None) -> np.ndarray:
@@ -27,6 +28,13 @@ def read_inputs(inputs: list[str], fps: float, frames: int | None = None) -> np.
   if len({im.shape for im in images}) > 1:
     raise data.InputError('images of different sizes: compress them into separate streams')
   return np.stack(images)
+
+
+def read_stream(path: str) -> bytes:
+  try:
+    return pathlib.Path(path).read_bytes()
+  except OSError as e:
+    raise data.InputError(f'{path}: cannot read the stream ({e.strerror})') from e
 
 
 def adapt_config(args):
@@ -56,7 +64,7 @@ def compress(args) -> None:
 
 def decompress(args) -> None:
   from rdm import stream
-  frames = stream.decode(pathlib.Path(args.input).read_bytes())
+  frames = stream.decode(read_stream(args.input))
   out = pathlib.Path(args.output)
   if out.suffix == '.npy':
     np.save(out, frames)
@@ -70,7 +78,7 @@ def decompress(args) -> None:
 
 def info(args) -> None:
   from rdm import baselines, zoo
-  raw = pathlib.Path(args.input).read_bytes()
+  raw = read_stream(args.input)
   s = container.read(raw)
   pixels = sum(f.height * f.width for f in s.frames)
   try:
@@ -112,9 +120,8 @@ def main(argv=None) -> int:
   args = parser.parse_args(argv)
   try:
     {'compress': compress, 'decompress': decompress, 'info': info}[args.command](args)
-  except (container.FormatError, data.InputError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 2
+  except errors.UserError as e:
+    return errors.report(e)
   return 0
 
 

@@ -13,6 +13,8 @@ import dataclasses
 import struct
 import zlib
 
+from rdm import errors
+
 MAGIC = b'RDM1'
 VERSION = 4  # 2: a changed-leaf flag per leaf; 3: a prior per opened leaf; 4: constriction's coder
 # What decodes the streams of each older version: their range code is another coder's.
@@ -31,7 +33,7 @@ _SECTION = struct.Struct('<BII')
 _CRC = struct.Struct('<I')
 
 
-class FormatError(ValueError):
+class FormatError(errors.UserError):
   """A .rdm stream that is truncated, corrupt, of another version, or for another model."""
 
 

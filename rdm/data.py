@@ -14,12 +14,14 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
+from rdm import errors
+
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.ppm', '.bmp', '.webp')
 # bigbuckbunny: 720p, rendered, one scene; 11 I-frames at 2 fps (3× bikes' pixels)
 BUNDLED_CLIPS = ('carphone_pristine.mp4', 'bikes.mp4', 'bigbuckbunny.mp4')
 
 
-class InputError(ValueError):
+class InputError(errors.UserError):
   """An input image or video that rdm cannot use, with the reason."""
 
 

@@ -9,11 +9,13 @@ whole batch. Process 0 alone writes logs and outputs; all processes take part in
 import jax
 import numpy as np
 
+from rdm import errors
+
 
 def initialize(coordinator_address: str, num_processes: int, process_id: int) -> None:
   """Join the job. On CPU, cross-process collectives need gloo."""
   if num_processes < 1 or not 0 <= process_id < num_processes:
-    raise ValueError(f'process_id must be in [0, {num_processes}), got {process_id}')
+    raise errors.ConfigError(f'process_id must be in [0, {num_processes}), got {process_id}')
   jax.config.update('jax_cpu_collectives_implementation', 'gloo')
   jax.distributed.initialize(coordinator_address, num_processes, process_id)
 
@@ -24,7 +26,7 @@ def is_primary() -> bool:
 
 def check_batch_size(batch_size: int) -> None:
   if batch_size % jax.device_count():
-    raise ValueError(f'the batch size {batch_size} must be a multiple of the '
+    raise errors.ConfigError(f'the batch size {batch_size} must be a multiple of the '
                      f'{jax.device_count()} devices of all processes')
 
 

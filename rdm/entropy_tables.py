@@ -11,10 +11,12 @@ import dataclasses
 
 import numpy as np
 
+from rdm import errors
+
 PRECISION = 16  # bits of the CDF tables (range_coding scales them to the coder's 24 exactly)
 
 
-class CodingError(ValueError):
+class CodingError(errors.UserError):
   """Symbols that cannot be coded or a code stream that does not decode."""
 
 

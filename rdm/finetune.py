@@ -32,6 +32,7 @@ from tqdm import tqdm
 from rdm import checkpoint
 from rdm import data
 from rdm import distributed
+from rdm import errors
 from rdm import losses
 from rdm import model
 from rdm import model_prior
@@ -68,15 +69,15 @@ def priors_from_config(cfg) -> model_prior.LeafPriors:
 def validate(config) -> None:
   cfg = config.adapt
   if cfg.mode not in MODES:
-    raise ValueError(f'adapt.mode must be one of {MODES}, not {cfg.mode!r}')
+    raise errors.ConfigError(f'adapt.mode must be one of {MODES}, not {cfg.mode!r}')
   if config.loss.beta < 0:
-    raise ValueError(f'loss.beta must be >= 0, got {config.loss.beta}')
+    raise errors.ConfigError(f'loss.beta must be >= 0, got {config.loss.beta}')
   priors_from_config(cfg)
   if cfg.rate_gradient not in RATE_GRADIENTS:
-    raise ValueError(f'adapt.rate_gradient must be one of {RATE_GRADIENTS}, '
+    raise errors.ConfigError(f'adapt.rate_gradient must be one of {RATE_GRADIENTS}, '
                      f'not {cfg.rate_gradient!r}')
   if cfg.steps < 0 or cfg.joint_steps < 0 or cfg.batch_size < 1 or cfg.candidates < 1:
-    raise ValueError('adapt.steps and adapt.joint_steps must be >= 0, adapt.batch_size and '
+    raise errors.ConfigError('adapt.steps and adapt.joint_steps must be >= 0, adapt.batch_size and '
                      'adapt.candidates >= 1')
 
 
@@ -178,7 +179,7 @@ def check_resumable(workdir: pathlib.Path, fingerprint: dict, has_checkpoint: bo
   if saved != fingerprint:
     differ = ('no fingerprint.json (an older rdm)' if saved is None else ', '.join(
         k for k in fingerprint if saved.get(k) != fingerprint[k]))
-    raise ValueError(f'{workdir} holds finetuning checkpoints of another run ({differ} differ); '
+    raise errors.UserError(f'{workdir} holds finetuning checkpoints of another run ({differ} differ); '
                      'use a new --workdir or delete that one')
 
 

@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import special
 
+from rdm import errors
+
 MASS_BOUND = 1e-12  # keeps −log2 finite far in the tails
 TAIL_SLABS = 5.0  # the coding table spans ±ceil(5 σ_slab / t) bins; beyond: escape code
 MAX_HALF_WIDTH = 16_000  # a 16-bit CDF holds at most 2^16 symbols; also bounds what a stream asks
@@ -35,13 +37,13 @@ class SpikeSlab:
     for field in ('t', 'alpha', 'sigma_slab'):
       object.__setattr__(self, field, float(np.float32(getattr(self, field))))
     if not 0 < self.t < np.inf:
-      raise ValueError(f'adapt.t must be finite and > 0, got {self.t}')
+      raise errors.ConfigError(f'adapt.t must be finite and > 0, got {self.t}')
     if not 0 <= self.alpha < np.inf:
-      raise ValueError(f'adapt.alpha must be finite and >= 0, got {self.alpha}')
+      raise errors.ConfigError(f'adapt.alpha must be finite and >= 0, got {self.alpha}')
     if not 0 < self.sigma_slab < np.inf:
-      raise ValueError(f'adapt.sigma_slab must be finite and > 0, got {self.sigma_slab}')
+      raise errors.ConfigError(f'adapt.sigma_slab must be finite and > 0, got {self.sigma_slab}')
     if TAIL_SLABS * self.sigma_slab / self.t > MAX_HALF_WIDTH:
-      raise ValueError(f'adapt.t={self.t:g} is too fine for sigma_slab={self.sigma_slab:g}: '
+      raise errors.ConfigError(f'adapt.t={self.t:g} is too fine for sigma_slab={self.sigma_slab:g}: '
                        f'the update table would exceed {2 * MAX_HALF_WIDTH + 1} bins')
 
   @property
@@ -63,10 +65,10 @@ class LeafPriors:
 
   def __post_init__(self):
     if not 1 <= len(self.priors) <= MAX_LEAF_PRIORS:
-      raise ValueError(f'an update has 1 to {MAX_LEAF_PRIORS} leaf priors, not '
+      raise errors.ConfigError(f'an update has 1 to {MAX_LEAF_PRIORS} leaf priors, not '
                        f'{len(self.priors)}')
     if len({p.t for p in self.priors}) != 1:
-      raise ValueError('the leaf priors of an update must share one bin width t')
+      raise errors.ConfigError('the leaf priors of an update must share one bin width t')
 
   @property
   def t(self) -> float:
@@ -81,7 +83,7 @@ class LeafPriors:
     """(t, α, σ_slab) first, then the 'α:σ_slab' pairs of `others` (comma separated)."""
     pairs = [p.split(':') for p in others.split(',') if p.strip()]
     if any(len(p) != 2 for p in pairs):
-      raise ValueError(f'adapt.leaf_priors must be comma-separated alpha:sigma_slab pairs, '
+      raise errors.ConfigError(f'adapt.leaf_priors must be comma-separated alpha:sigma_slab pairs, '
                        f'not {others!r}')
     return cls((SpikeSlab(t, alpha, sigma_slab),)
                + tuple(SpikeSlab(t, float(a), float(s)) for a, s in pairs))

@@ -24,6 +24,7 @@ import numpy as np
 
 from rdm import container
 from rdm import entropy_tables
+from rdm import errors
 from rdm import model
 from rdm import model_prior
 from rdm import quantization
@@ -53,7 +54,7 @@ def named_leaves(params) -> dict[str, jax.Array]:
 def parse_patterns(groups: str) -> tuple[str, ...]:
   patterns = tuple(g.strip() for g in groups.split(',') if g.strip())
   if not patterns:
-    raise ValueError('adapt.groups selects no parameters')
+    raise errors.ConfigError('adapt.groups selects no parameters')
   return patterns
 
 
@@ -62,10 +63,10 @@ def selected_names(params, groups: str) -> tuple[str, ...]:
   names = sorted(n for n in named_leaves(params) if n.startswith(parse_patterns(groups)))
   outside = [n for n in names if not n.startswith(model.RECEIVER_GROUPS)]
   if outside:
-    raise ValueError(f'{outside[0]} is not a receiver-side parameter; δ may only cover '
+    raise errors.ConfigError(f'{outside[0]} is not a receiver-side parameter; δ may only cover '
                      f'{", ".join(model.RECEIVER_GROUPS)}')
   if not names:
-    raise ValueError(f'adapt.groups={groups!r} matches no parameter')
+    raise errors.ConfigError(f'adapt.groups={groups!r} matches no parameter')
   return tuple(names)
 
 

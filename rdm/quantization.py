@@ -2,6 +2,8 @@
 import jax
 import jax.numpy as jnp
 
+from rdm import errors
+
 
 def ste_round(x: jax.Array) -> jax.Array:
   """round(x) forward, identity backward (straight-through estimator)."""
@@ -32,4 +34,4 @@ def quantize_proxy(x: jax.Array, mu: jax.Array, mode: str, rng: jax.Array) -> ja
     return ste_round(x - mu) + mu
   if mode == 'round':
     return jnp.round(x - mu) + mu
-  raise ValueError(f'unknown quantization mode {mode!r}; expected noise, ste or round')
+  raise errors.ConfigError(f'unknown quantization mode {mode!r}; expected noise, ste or round')

@@ -13,6 +13,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rdm import distributed
+from rdm import errors
 from rdm import model
 
 AXIS = 'devices'  # the one pmap axis: data parallel over local devices
@@ -181,7 +182,7 @@ def example_keys(seed: int, step: int, batch_size: int) -> jax.Array:
 def check_finite(metrics: dict, step: int) -> None:
   bad = sorted(k for k, v in metrics.items() if not np.isfinite(v))
   if bad:
-    raise FloatingPointError(f'non-finite {", ".join(bad)} at step {step}: stopping '
+    raise errors.UserError(f'non-finite {", ".join(bad)} at step {step}: stopping '
                              '(the last checkpoint is intact; lower the learning rate)')
 
 

@@ -14,6 +14,7 @@ import flax.serialization
 import jax
 import numpy as np
 
+from rdm import errors
 from rdm import model
 
 
@@ -28,7 +29,7 @@ def default_models_dir() -> pathlib.Path:
 MODELS_DIR = pathlib.Path(os.environ.get('RDM_MODELS', default_models_dir()))
 
 
-class ModelError(ValueError):
+class ModelError(errors.UserError):
   """A global model that is missing, corrupt or not the one expected."""
 
 

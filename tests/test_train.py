@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_python, tiny_train_args
-from rdm import data, train, zoo
+from rdm import data, errors, train, zoo
 
 
 def test_one_real_training_step_writes_metrics_and_a_checkpoint(tmp_path, photo_dirs):
@@ -118,7 +118,7 @@ def test_stray_arguments_are_rejected(tmp_path):
 
 def test_a_non_finite_loss_stops_training_naming_the_step():
   from rdm import steps
-  with pytest.raises(FloatingPointError, match='non-finite loss at step 17'):
+  with pytest.raises(errors.UserError, match='non-finite loss at step 17'):
     steps.check_finite({'loss': float('nan'), 'bpp': 0.5}, 17)
   steps.check_finite({'loss': 1.0, 'bpp': 0.5}, 18)  # finite values pass
 
