@@ -4,6 +4,8 @@ The main job, the codec CLI, the sweeps and RQ3/RQ4 call encode_video (the model
 θ_D alone: stream.encode_frames and summarize); θ_D is loaded once per job and handed in.
 """
 import dataclasses
+import hashlib
+import json
 import pathlib
 import subprocess
 import sys
@@ -14,6 +16,8 @@ import numpy as np
 from tqdm import tqdm
 
 from rdm import baselines
+from rdm import container
+from rdm import data
 from rdm import finetune
 from rdm import metrics
 from rdm import prune
@@ -50,34 +54,62 @@ class VideoResult:
   history: list  # finetuning metric lines
 
 
+def candidate_key(theta_d: zoo.GlobalModel, frames_digest: str, candidate: finetune.Candidate,
+                  beta: float) -> str:
+  """What a candidate's stream is made of: format, θ_D, I-frames, θ to code with, δ̂ and β."""
+  h = hashlib.sha256()
+  for part in (f'v{container.VERSION} {theta_d.sha256} {frames_digest} {beta!r}',
+               zoo.params_hash(candidate.params)):
+    h.update(part.encode())
+  h.update(candidate.update.to_bytes() if candidate.update else b'')
+  return h.hexdigest()[:32]
+
+
 def encode_video(config, frames: np.ndarray, workdir: pathlib.Path,
                  theta_d: zoo.GlobalModel | None = None,
                  encoder_workdir: pathlib.Path | None = None) -> VideoResult:
   """Adapt config.global_model to the frames as config.adapt says and code them. With
   adapt.select, every candidate of finetuning is coded and the one of lowest coded L_RDM is
   kept (with adapt.prune_leaves, also the best one without the leaves of δ̂ that do not pay for
-  themselves); otherwise the last."""
+  themselves); otherwise the last. Each candidate's summary is kept under
+  <encoder_workdir's parent or workdir>/coded, so a full run after the encoder-only run of the
+  same settings does not code the encoder phase's candidates again (only the written one, if
+  it is one of them)."""
   theta_d = theta_d or zoo.load_global_model(config.global_model)
   adapted = finetune.adapt(config, theta_d.arch, theta_d.params, frames, workdir,
                            encoder_workdir)
   beta = config.loss.beta
-  coded = []  # (encoded, summary) per candidate, in the order coded
+  cache = (encoder_workdir.parent if encoder_workdir else workdir) / 'coded'
+  digest = hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest()
+  coded = []  # (candidate, encoded or None when its summary was kept, summary), in coding order
+
+  def encode(candidate: finetune.Candidate) -> stream.Encoded:
+    return stream.encode_frames(theta_d, frames, candidate.params, candidate.update,
+                                adapted.latents)
 
   def code(candidate: finetune.Candidate) -> None:
-    encoded = stream.encode_frames(theta_d, frames, candidate.params, candidate.update,
-                                   adapted.latents)
-    coded.append((encoded, {'label': candidate.label, **summarize(frames, encoded, beta)}))
+    path = cache / f'{candidate_key(theta_d, digest, candidate, beta)}.json'
+    if adapted.latents is None and path.exists():
+      coded.append((candidate, None, {**json.loads(path.read_text()), 'label': candidate.label}))
+      return
+    encoded = encode(candidate)
+    summary = summarize(frames, encoded, beta)
+    if adapted.latents is None:
+      cache.mkdir(parents=True, exist_ok=True)
+      data.write_atomic(path, json.dumps(summary).encode())
+    coded.append((candidate, encoded, {'label': candidate.label, **summary}))
 
   chosen = adapted.candidates if config.adapt.select else adapted.candidates[-1:]
   for candidate in tqdm(chosen, desc='code candidates', unit='candidate', dynamic_ncols=True):
     code(candidate)
-  best = min(range(len(coded)), key=lambda i: coded[i][1]['loss'])
+  best = min(range(len(coded)), key=lambda i: coded[i][2]['loss'])
   if config.adapt.select and config.adapt.prune_leaves and chosen[best].update is not None:
     pruned = prune.without_unpaid_leaves(theta_d.arch, theta_d.params, chosen[best], frames, beta)
     if pruned is not None:
       code(pruned)
-  encoded, summary = min(coded, key=lambda c: c[1]['loss'])
-  return VideoResult(encoded, summary, [s for _, s in coded], adapted.history)
+  candidate, encoded, summary = min(coded, key=lambda c: c[2]['loss'])
+  return VideoResult(encoded or encode(candidate), summary, [s for _, _, s in coded],
+                     adapted.history)
 
 
 def encode_and_check(config, frames: np.ndarray, workdir: pathlib.Path,

@@ -216,13 +216,24 @@ def test_the_joint_phase_trains_the_encoder_at_its_own_rate(use_tiny_models, bik
   assert encoder_change('held', joint_encoder_lr=1e-12) < 1e-9
 
 
-def test_encoder_only_and_full_runs_share_the_encoder_phase(use_tiny_models, bikes_frames,
-                                                           tmp_path):
+def test_encoder_only_and_full_runs_share_the_encoder_phase_and_its_coded_candidates(
+    use_tiny_models, bikes_frames, tmp_path, monkeypatch):
   frames = bikes_frames[:2, :96, :128]
-  pipeline.encode_video(tiny_config('encoder', steps=2), frames, tmp_path / 'e')
-  full = pipeline.encode_video(tiny_config('full', steps=2), frames, tmp_path / 'f',
-                               encoder_workdir=tmp_path / 'e')
+  shared = tmp_path / 'encoder'
+  encoder = pipeline.encode_video(tiny_config('encoder', steps=2), frames, tmp_path / 'e', None,
+                                  shared)
+  coded = []
+  encode_frames = stream.encode_frames
+  monkeypatch.setattr(stream, 'encode_frames', lambda *a, **k: coded.append(1) or
+                      encode_frames(*a, **k))
+  full = pipeline.encode_video(tiny_config('full', steps=2), frames, tmp_path / 'f', None, shared)
   assert [(h['phase'], h['step']) for h in full.history] == [('joint', 1)]  # encoder resumed
+  joint = [c for c in full.candidates if c['label'].startswith('joint@')]
+  written_by_encoder = full.summary['label'].startswith('encoder@')
+  assert len(coded) == len(joint) + written_by_encoder  # the encoder phase's were kept
+  assert full.candidates[:len(encoder.candidates)] == encoder.candidates
+  np.testing.assert_array_equal(stream.decode(full.encoded.data), full.encoded.x_hat)
+  assert pipeline.summarize(frames, full.encoded, 64.0)['bytes'] == full.summary['bytes']
 
 
 @pytest.mark.parametrize('ablation', [{'model_rate': False}, {'quantize_aware': False},
