@@ -1,7 +1,8 @@
 """Where full adaptation's decibels go: per-pixel error of two streams of one clip, compared.
 
     python experiments/error_map.py --video data/videos/vtest.avi --frame 80 \
-        --a runs/sweeps/<point>/encoder-b128/stream.rdm --b runs/sweeps/<point>/full-b128-t0.005/stream.rdm \
+        --a runs/sweeps/<point>/encoder-b128/stream.rdm \
+        --b runs/sweeps/<point>/full-b128-t0.005/stream.rdm \
         --out experiments/results/errormap-vtest-b128.png
 
 Decodes one I-frame of each stream (sweep points keep theirs as stream.rdm) and draws the frame,

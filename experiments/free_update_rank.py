@@ -18,7 +18,7 @@ import pathlib
 import numpy as np
 
 from configs import base
-from rdm import data, finetune, model_update, prune, zoo
+from rdm import checkpoint, data, finetune, model_update, prune, zoo
 
 
 def truncated(kernel: np.ndarray, rank: int, layout: str) -> tuple[np.ndarray, int, float]:
@@ -49,7 +49,7 @@ def main():
   theta_d = zoo.load_global_model(model)
   frames = data.read_iframes(args.video, config.data.fps, config.data.max_frames or None)
   template = finetune.joint_vars(theta_d.params, config.adapt.groups)
-  [(_, train_vars)] = finetune.load_candidates(args.workdir / 'joint', template, [args.step])
+  [(_, train_vars)] = checkpoint.load_candidates(args.workdir / 'joint', template, [args.step])
   delta_hat = {n: np.asarray(d) for n, d in
                model_update.quantize(train_vars['delta'], config.adapt.t).items()}
   encoder_params = {**theta_d.params, **train_vars['encoder']}
@@ -64,17 +64,17 @@ def main():
   nonzero = {n: int((d != 0).sum()) for n, d in g_s.items()}
   kernels = [n for n in g_s if n.endswith('kernel')]
   l_zero, l_gs = loss({}), loss(g_s)
-  rows = [{'update': 'none', 'loss': l_zero}, {'update': 'all', 'loss': loss(delta_hat)},
-          {'update': 'g_s', 'loss': l_gs, 'numbers': sum(nonzero.values())}]
+  rows = [{'update': 'none', 'L_rdm_est': l_zero}, {'update': 'all', 'L_rdm_est': loss(delta_hat)},
+          {'update': 'g_s', 'L_rdm_est': l_gs, 'numbers': sum(nonzero.values())}]
   for layout in ('out', 'in'):
     for rank in (int(r) for r in args.ranks.split(',')):
       parts = {n: truncated(g_s[n], rank, layout) for n in kernels}
       l_r = loss({**g_s, **{n: part[0] for n, part in parts.items()}})
-      rows.append({'update': f'g_s rank {rank} ({layout})', 'loss': l_r,
+      rows.append({'update': f'g_s rank {rank} ({layout})', 'L_rdm_est': l_r,
                    'numbers': sum(part[1] for part in parts.values()),
                    'energy': {n: round(part[2], 3) for n, part in parts.items()}})
   for row in rows:
-    row['value_kept'] = (l_zero - row['loss']) / (l_zero - l_gs)
+    row['value_kept'] = (l_zero - row['L_rdm_est']) / (l_zero - l_gs)
     print(json.dumps(row))
   out = args.out or pathlib.Path(
       f'experiments/results/rank-{data.clip_name(args.video)}-b{args.beta:g}.json')

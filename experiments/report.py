@@ -26,14 +26,13 @@ import numpy as np
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
-from rdm import baselines, data, prune  # noqa: E402
+from rdm import baselines, data  # noqa: E402
 
 
 def last_joint_without_update(record: dict) -> tuple[float, float]:
   """(bpp, psnr) of a full run's last joint iterate (not its pruned copy), its update unpaid."""
-  joint = [c for c in record['candidates']
-           if c['label'].startswith('joint@') and not c['label'].endswith(prune.SUFFIX)]
-  last = max(joint, key=lambda c: int(c['label'].split('@')[1]))
+  joint = [c for c in record['candidates'] if c['phase'] == 'joint' and not c['pruned']]
+  last = max(joint, key=lambda c: c['step'])
   return last['bpp_total'] - last['bpp_model'], last['psnr']
 
 
@@ -49,7 +48,7 @@ def curves(records: list, free: tuple = ()) -> dict:
     if r.get('tag') in free and r['mode'] == 'full':
       out[f'{label}-free'].append(last_joint_without_update(r))
     for c in r.get('candidates', []):
-      if c['label'] == 'encoder@0':
+      if c['phase'] == 'encoder' and c['step'] == 0:
         unadapted[r['beta']] = (c['bpp_total'], c['psnr'])
   if 'none' not in out and unadapted:
     out['none'] = list(unadapted.values())

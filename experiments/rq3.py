@@ -20,7 +20,8 @@ import tempfile
 import numpy as np
 
 from configs import base
-from rdm import container, data, finetune, model_prior, model_update, pipeline, prune, stream
+from rdm import (checkpoint, container, data, finetune, model_prior, model_update, pipeline,
+                 prune, stream)
 
 
 def channel_flag_bits(prior: model_prior.SpikeSlab, k: np.ndarray) -> float:
@@ -35,11 +36,12 @@ def channel_flag_bits(prior: model_prior.SpikeSlab, k: np.ndarray) -> float:
   return 1.0 + channels.shape[1] + model_update.ideal_symbol_bits(prior, channels[:, opened])
 
 
-def written_train_vars(config, theta_d, workdir: pathlib.Path, label: str):
-  """The finetuned encoder and δ of a joint-phase candidate ('joint@200'), from its checkpoint."""
-  phase, step = label.removesuffix(prune.SUFFIX).split('@')
+def written_train_vars(config, theta_d, workdir: pathlib.Path, written: dict):
+  """The finetuned encoder and δ of the joint-phase candidate a summary names, from its
+  checkpoint."""
   template = finetune.joint_vars(theta_d.params, config.adapt.groups)
-  [(_, train_vars)] = finetune.load_candidates(workdir / phase, template, [int(step)])
+  [(_, train_vars)] = checkpoint.load_candidates(workdir / written['phase'], template,
+                                                [written['step']])
   return train_vars
 
 
@@ -83,7 +85,7 @@ def main():
       print(f'the stream written ({result.summary["label"]}) carries no update: nothing to split')
       return
     update = stream.unpack_update(payload, theta_d.params)
-    train_vars = written_train_vars(config, theta_d, workdir, result.summary['label'])
+    train_vars = written_train_vars(config, theta_d, workdir, result.summary)
   pixels = int(np.prod(frames.shape[:3]))
   values = prune.leaf_values(theta_d.arch, {**theta_d.params, **train_vars['encoder']}, update,
                              frames, config.loss.beta)

@@ -21,7 +21,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 from configs import base
-from rdm import data, pipeline, prune, zoo
+from rdm import data, pipeline, zoo
 
 MODES = ('encoder', 'full')
 
@@ -38,7 +38,8 @@ def gains(records: list, axis: str) -> list:
     e = by.get((beta, value, 'encoder'))
     if mode == 'full' and e:
       out.append({'beta': beta, axis: value, 'd_psnr': f['psnr'] - e['psnr'],
-                  'd_bpp': f['bpp_total'] - e['bpp_total'], 'd_loss': f['loss'] - e['loss']})
+                  'd_bpp': f['bpp_total'] - e['bpp_total'],
+                  'd_loss': f['L_rdm_coded'] - e['L_rdm_coded']})
   return out
 
 
@@ -48,12 +49,10 @@ def candidate_curves(records: list, tag: str = '') -> dict:
   for r in records:
     if r['mode'] != 'full' or r.get('tag', '') != tag:
       continue
-    by_label = {c['label']: c['loss'] for c in r['candidates']  # training's, not the pruned one
-                if not c['label'].endswith(prune.SUFFIX)}
-    encoder_steps = max(int(l.split('@')[1]) for l in by_label if l.startswith('encoder@'))
-    out[r['beta']] = sorted(
-        (int(l.split('@')[1]) + (encoder_steps if l.startswith('joint@') else 0), loss)
-        for l, loss in by_label.items())
+    trained = [c for c in r['candidates'] if not c['pruned']]  # training's, not the pruned one
+    encoder_steps = max(c['step'] for c in trained if c['phase'] == 'encoder')
+    out[r['beta']] = sorted((c['step'] + (encoder_steps if c['phase'] == 'joint' else 0),
+                             c['L_rdm_coded']) for c in trained)
   return dict(sorted(out.items()))
 
 

@@ -17,7 +17,7 @@ import pathlib
 import time
 
 from configs import base
-from rdm import data, finetune, job, pipeline, zoo
+from rdm import checkpoint, data, job, pipeline, zoo
 
 
 def done_keys(path: pathlib.Path) -> set:
@@ -33,7 +33,7 @@ def digest(overrides: dict) -> str:
 def joint_only(key: str) -> bool:
   """Whether an override changes the joint phase alone (the encoder phase never reads it)."""
   section, _, field = key.partition('.')
-  return section == 'adapt' and field in finetune.JOINT_FIELDS
+  return section == 'adapt' and field in checkpoint.JOINT_FIELDS
 
 
 def point_dir(root: pathlib.Path, video: str, model: str, beta: float, overrides: dict):
@@ -92,7 +92,7 @@ def main():
       with args.out.open('a') as f:
         f.write(json.dumps(record) + '\n')
       print(f'{key}: {result["bpp_total"]:.4f} bpp (model {result["bpp_model"]:.4f}), '
-            f'{result["psnr"]:.2f} dB, L {result["loss"]:.2f} ({result["label"]}), '
+            f'{result["psnr"]:.2f} dB, L {result["L_rdm_coded"]:.2f} ({result["label"]}), '
             f'{result["seconds"]:.0f} s', flush=True)
 
 

@@ -16,13 +16,9 @@ of encoder-only's and it never ends worse in coded L_RDM (nor does either end wo
 """
 import dataclasses
 import functools
-import hashlib
-import json
 import pathlib
 import time
-from typing import Any
 
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,20 +34,12 @@ from rdm import model
 from rdm import model_prior
 from rdm import model_update
 from rdm import steps as step_lib
-from rdm import zoo
+from rdm.candidate import Candidate
 
 MODES = ('none', 'latents', 'encoder', 'full')
 
 
 RATE_GRADIENTS = ('bins', 'density', 'noise')
-
-
-@dataclasses.dataclass
-class Candidate:
-  """One way to code the video: the encoder, and δ̂ for the receiver."""
-  label: str  # phase and step, e.g. 'encoder@300', 'joint@150'
-  params: Any  # θ to code with: the finetuned encoder and θ_D + δ̂ (as the receiver rebuilds it)
-  update: model_update.ModelUpdate | None  # None: θ_D's receiver side as is
 
 
 @dataclasses.dataclass
@@ -142,67 +130,6 @@ def frame_batches(frames: np.ndarray, cfg, seed: int, start: int):
   return data.epoch_batches(frames, cfg.batch_size, seed, start)
 
 
-# Fields that do not change what a step computes: a run may resume with other values.
-RESUMABLE_FIELDS = ('steps', 'joint_steps', 'checkpoint_every', 'log_every', 'candidates')
-# Fields only the coder reads, after finetuning.
-CODING_FIELDS = ('prune_leaves',)
-# Fields the encoder phase does not read: encoder-only runs and full runs share that phase.
-JOINT_FIELDS = ('mode', 'groups', 't', 'alpha', 'sigma_slab', 'leaf_priors', 'model_rate',
-                'rate_gradient', 'quantize_aware', 'delta_lr', 'joint_encoder_lr')
-
-
-def run_fingerprint(config, phase: str, base_params, frames: np.ndarray) -> dict:
-  """What a finetuning phase's checkpoints were made from: θ_D, the I-frames and every setting
-  a step depends on (step counts aside, so a finished run can be continued)."""
-  ignored = RESUMABLE_FIELDS + CODING_FIELDS + (JOINT_FIELDS if phase == 'encoder' else ())
-  fingerprint = {
-      'phase': phase, 'theta_D': zoo.params_hash(base_params),
-      'frames': hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest(),
-      'frames_shape': list(frames.shape), 'beta': config.loss.beta, 'seed': config.seed,
-      'quantization': config.quantization.to_dict(),
-      'adapt': {k: v for k, v in config.adapt.to_dict().items() if k not in ignored}}
-  if phase == 'joint':
-    # Joint checkpoints of the older start (a fresh Adam) are not continued.
-    fingerprint['starts'] = 'encoder params and Adam moments'
-  return fingerprint
-
-
-def check_resumable(workdir: pathlib.Path, fingerprint: dict, has_checkpoint: bool) -> None:
-  """Refuse to resume checkpoints made from another model, video or setting (they would
-  silently mix two runs); record the fingerprint of a new run."""
-  path = workdir / 'fingerprint.json'
-  if not has_checkpoint:
-    if distributed.is_primary():
-      data.write_json(path, fingerprint)
-    return
-  saved = json.loads(path.read_text()) if path.exists() else None
-  if saved != fingerprint:
-    differ = ('no fingerprint.json (an older rdm)' if saved is None else ', '.join(
-        k for k in fingerprint if saved.get(k) != fingerprint[k]))
-    raise errors.UserError(f'{workdir} holds finetuning checkpoints of another run ({differ} differ); '
-                     'use a new --workdir or delete that one')
-
-
-def candidate_steps(steps: int, count: int, with_start: bool) -> list[int]:
-  """The steps whose state is kept as a candidate: `count` evenly spaced ones ending at
-  `steps` (and step 0 when with_start)."""
-  chosen = {round(steps * (i + 1) / count) for i in range(count)} - {0}
-  return sorted(chosen | ({0} if with_start else set()))
-
-
-def save_candidate(workdir: pathlib.Path, step: int, train_vars) -> None:
-  if distributed.is_primary():
-    folder = workdir / 'candidates'
-    folder.mkdir(parents=True, exist_ok=True)
-    data.write_atomic(folder / f'{step}.msgpack', flax.serialization.to_bytes(train_vars))
-
-
-def load_candidates(workdir: pathlib.Path, template, steps: list[int]) -> list[tuple[int, Any]]:
-  return [(s, flax.serialization.from_bytes(template, (workdir / 'candidates' /
-                                                        f'{s}.msgpack').read_bytes()))
-          for s in steps]
-
-
 def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
                    workdir: pathlib.Path, initial, steps: int, previous_opt_state=None):
   """Adam steps of one phase ('encoder': g_a, h_a; 'joint': g_a, h_a and δ) on the I-frames,
@@ -222,8 +149,9 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
     state = state.replace(opt_state=step_lib.carry_adam_moments(state.opt_state,
                                                                 previous_opt_state))
   mgr = checkpoint.manager(workdir / 'checkpoints')
-  check_resumable(workdir, run_fingerprint(config, phase, base_params, frames),
-                  mgr.latest_step() is not None)
+  checkpoint.check_resumable(workdir, checkpoint.run_fingerprint(config, phase, base_params,
+                                                                  frames),
+                             mgr.latest_step() is not None)
   state = checkpoint.restore_latest(mgr, state) or state
   start = int(state.step)
   loss_fn = functools.partial(
@@ -236,9 +164,9 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
   devices = jax.local_device_count()
   seed = config.seed + (phase == 'joint')
   batches = frame_batches(frames, cfg, seed, start)
-  keep = candidate_steps(steps, cfg.candidates, with_start=phase == 'encoder')
+  keep = checkpoint.candidate_steps(steps, cfg.candidates, with_start=phase == 'encoder')
   if start == 0 and 0 in keep:
-    save_candidate(workdir, 0, state.params)
+    checkpoint.save_candidate(workdir, 0, state.params)
   p_state = step_lib.replicate(state)
   frozen = jax.device_put(base_params)
   history = []
@@ -258,12 +186,12 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
         step_lib.log_line(workdir / 'metrics.jsonl', history[-1])
       bar.set_postfix(loss=f'{m["loss"]:.1f}', bpp=f'{m["bpp"]:.3f}', psnr=f'{m["psnr"]:.2f}')
     if done in keep:
-      save_candidate(workdir, done, step_lib.host_state(p_state).params)
+      checkpoint.save_candidate(workdir, done, step_lib.host_state(p_state).params)
     if done % cfg.checkpoint_every == 0 or done == steps:
       checkpoint.save(mgr, done, step_lib.host_state(p_state))
   mgr.wait_until_finished()
   final = step_lib.host_state(p_state)
-  return final, history, load_candidates(workdir, final.params, keep)
+  return final, history, checkpoint.load_candidates(workdir, final.params, keep)
 
 
 def joint_vars(base_params, groups: str, encoder=None) -> dict:
@@ -273,16 +201,17 @@ def joint_vars(base_params, groups: str, encoder=None) -> dict:
   return {'encoder': encoder, 'delta': model_update.init_delta(base_params, groups)}
 
 
-def as_candidate(label: str, base_params, train_vars, priors, groups: str) -> Candidate:
+def as_candidate(phase: str, step: int, base_params, train_vars, priors,
+                 groups: str) -> Candidate:
   """θ to code with and the update to send, from a phase's train_vars; δ̂ is rebuilt from its
   integers exactly as the receiver will."""
   params = {**base_params, **train_vars['encoder']}
   if 'delta' not in train_vars:
-    return Candidate(label, params, None)
+    return Candidate(phase, step, params, None)
   update = model_update.ModelUpdate.from_delta(train_vars['delta'], priors, groups)
   if update.is_zero:
-    return Candidate(label, params, None)
-  return Candidate(label, update.apply(params), update)
+    return Candidate(phase, step, params, None)
+  return Candidate(phase, step, update.apply(params), update)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 5))
@@ -326,22 +255,21 @@ def adapt(config, arch, base_params, frames: np.ndarray, workdir: pathlib.Path,
   validate(config)
   cfg = config.adapt
   if cfg.mode == 'none':
-    return Adapted([Candidate('none', base_params, None)], None, [])
+    return Adapted([Candidate('none', 0, base_params, None)], None, [])
   if cfg.mode == 'latents':
     latents, history = optimize_latents(config, arch, base_params, frames)
-    return Adapted([Candidate('latents', base_params, None)], latents, history)
+    return Adapted([Candidate('latents', 0, base_params, None)], latents, history)
   priors = priors_from_config(cfg)
   encoder = {g: base_params[g] for g in model.SENDER_GROUPS}
   encoder_dir = encoder_workdir or (workdir if cfg.mode == 'encoder' else workdir / 'encoder')
   encoder_state, history, kept = finetune_phase(config, 'encoder', arch, base_params, frames,
                                                 encoder_dir, {'encoder': encoder}, cfg.steps)
-  candidates = [as_candidate(f'encoder@{s}', base_params, v, priors, cfg.groups) for s, v in kept]
+  candidates = [as_candidate('encoder', s, base_params, v, priors, cfg.groups) for s, v in kept]
   if cfg.mode == 'full' and cfg.joint_steps:
     initial = joint_vars(base_params, cfg.groups, encoder_state.params['encoder'])
     _, joint_history, kept = finetune_phase(config, 'joint', arch, base_params, frames,
                                             workdir / 'joint', initial, cfg.joint_steps,
                                             encoder_state.opt_state)
     history += joint_history
-    candidates += [as_candidate(f'joint@{s}', base_params, v, priors, cfg.groups)
-                   for s, v in kept]
+    candidates += [as_candidate('joint', s, base_params, v, priors, cfg.groups) for s, v in kept]
   return Adapted(candidates, None, history)

@@ -28,20 +28,20 @@ def run_name(config) -> str:
   return name
 
 
-def best_of(candidates: list, prefix: str) -> dict | None:
-  """The lowest-L_RDM candidate whose label starts with prefix."""
-  chosen = [c for c in candidates if c['label'].startswith(prefix)]
-  return min(chosen, key=lambda c: c['loss']) if chosen else None
+def best_of(candidates: list, phase: str, step: int | None = None) -> dict | None:
+  """The lowest-L_RDM candidate of a phase (at one step, when given)."""
+  chosen = [c for c in candidates if c['phase'] == phase and step in (None, c['step'])]
+  return min(chosen, key=lambda c: c['L_rdm_coded']) if chosen else None
 
 
-def shipped_curves(frames: np.ndarray, theta_d: zoo.GlobalModel, own: dict) -> dict:
-  """RD of every shipped model of θ_D's architecture on these frames, unadapted; θ_D's own
-  point is `own` (its stream is already coded)."""
+def shipped_curves(frames: np.ndarray, theta_d: zoo.GlobalModel, own: dict, beta: float) -> dict:
+  """RD of every shipped model of θ_D's architecture on these frames, unadapted (L_RDM at the
+  job's β); θ_D's own point is `own` (its stream is already coded)."""
   points = []
   for name in zoo.available():
     if zoo.architecture(name) == theta_d.arch:
       summary = own if name == theta_d.name else pipeline.summarize(
-          frames, stream.encode_frames(zoo.load_global_model(name), frames), 0.0)
+          frames, stream.encode_frames(zoo.load_global_model(name), frames), beta)
       points.append({**summary, 'bpp': summary['bpp_total'], 'model': name})
   return {f'rdm shipped models (N={theta_d.arch.N}, no adaptation)': points}
 
@@ -73,12 +73,12 @@ def run(config, workdir: str) -> dict:
     raise RuntimeError(f'{rdm_path}: the fresh-process decode differs from the encoder\'s '
                        'reconstruction')
 
-  rows = {'global (no adaptation)': best_of(result.candidates, 'encoder@0')}
+  rows = {'global (no adaptation)': best_of(result.candidates, 'encoder', 0)}
   if rows['global (no adaptation)'] is None:
     rows['global (no adaptation)'] = pipeline.summarize(
         frames, stream.encode_frames(theta_d, frames), config.loss.beta)
   if config.adapt.mode == 'full':
-    rows['encoder-only (best)'] = best_of(result.candidates, 'encoder@')
+    rows['encoder-only (best)'] = best_of(result.candidates, 'encoder')
   rows[f'{config.adapt.mode} ({result.summary["label"]})'] = result.summary
 
   print(f'\n{video}: {len(frames)} I-frames {frames.shape[2]}x{frames.shape[1]}, '
@@ -87,7 +87,7 @@ def run(config, workdir: str) -> dict:
         'fresh process')
   print(report.format_table(rows))
   curves = {**anchor_curves(frames),
-            **shipped_curves(frames, theta_d, rows['global (no adaptation)'])}
+            **shipped_curves(frames, theta_d, rows['global (no adaptation)'], config.loss.beta)}
   plot_path = workdir / f'rd-{video}-{name}.png'
   report.plot_rd(plot_path, rows, curves, f'{video} I-frames, β={config.loss.beta:g}')
   results = {'video': video, 'frames': int(len(frames)), 'height': int(frames.shape[1]),

@@ -19,10 +19,15 @@ from rdm import baselines
 from rdm import container
 from rdm import data
 from rdm import finetune
+from rdm import losses
 from rdm import metrics
 from rdm import prune
 from rdm import stream
 from rdm import zoo
+from rdm.candidate import Candidate
+
+
+SUMMARY_FIELDS = 2  # the fields summarize() returns, as of 2026-12-06 ('loss' became L_rdm_coded)
 
 
 def summarize(frames: np.ndarray, encoded: stream.Encoded, beta: float) -> dict:
@@ -39,7 +44,7 @@ def summarize(frames: np.ndarray, encoded: stream.Encoded, beta: float) -> dict:
       'bpp_total': bpp_total,
       'psnr': baselines.mean_psnr(frames, encoded.x_hat),
       'mse': mse,
-      'loss': mse + beta * bpp_total,
+      'L_rdm_coded': losses.rd_objective(mse, bpp_total, beta),
       'bytes': len(encoded.data),
       'estimated_bpp_latent': (encoded.estimated_bits['y'] + encoded.estimated_bits['z']) / pixels,
       'estimated_bpp_model': encoded.estimated_bits['update'] / pixels,
@@ -54,11 +59,12 @@ class VideoResult:
   history: list  # finetuning metric lines
 
 
-def candidate_key(theta_d: zoo.GlobalModel, frames_digest: str, candidate: finetune.Candidate,
+def candidate_key(theta_d: zoo.GlobalModel, frames_digest: str, candidate: Candidate,
                   beta: float) -> str:
-  """What a candidate's stream is made of: format, θ_D, I-frames, θ to code with, δ̂ and β."""
+  """What a candidate's stream is made of (format, θ_D, I-frames, θ to code with, δ̂, β) and the
+  fields its summary has."""
   h = hashlib.sha256()
-  for part in (f'v{container.VERSION} {theta_d.sha256} {frames_digest} {beta!r}',
+  for part in (f'v{container.VERSION} {SUMMARY_FIELDS} {theta_d.sha256} {frames_digest} {beta!r}',
                zoo.params_hash(candidate.params)):
     h.update(part.encode())
   h.update(candidate.update.to_bytes() if candidate.update else b'')
@@ -83,31 +89,31 @@ def encode_video(config, frames: np.ndarray, workdir: pathlib.Path,
   digest = hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest()
   coded = []  # (candidate, encoded or None when its summary was kept, summary), in coding order
 
-  def encode(candidate: finetune.Candidate) -> stream.Encoded:
+  def encode(candidate: Candidate) -> stream.Encoded:
     return stream.encode_frames(theta_d, frames, candidate.params, candidate.update,
                                 adapted.latents)
 
-  def code(candidate: finetune.Candidate) -> None:
+  def code(candidate: Candidate) -> None:
     path = cache / f'{candidate_key(theta_d, digest, candidate, beta)}.json'
     if adapted.latents is None and path.exists():
-      coded.append((candidate, None, {**json.loads(path.read_text()), 'label': candidate.label}))
+      coded.append((candidate, None, {**candidate.fields(), **json.loads(path.read_text())}))
       return
     encoded = encode(candidate)
     summary = summarize(frames, encoded, beta)
     if adapted.latents is None:
       cache.mkdir(parents=True, exist_ok=True)
       data.write_atomic(path, json.dumps(summary).encode())
-    coded.append((candidate, encoded, {'label': candidate.label, **summary}))
+    coded.append((candidate, encoded, {**candidate.fields(), **summary}))
 
   chosen = adapted.candidates if config.adapt.select else adapted.candidates[-1:]
   for candidate in tqdm(chosen, desc='code candidates', unit='candidate', dynamic_ncols=True):
     code(candidate)
-  best = min(range(len(coded)), key=lambda i: coded[i][2]['loss'])
+  best = min(range(len(coded)), key=lambda i: coded[i][2]['L_rdm_coded'])
   if config.adapt.select and config.adapt.prune_leaves and chosen[best].update is not None:
     pruned = prune.without_unpaid_leaves(theta_d.arch, theta_d.params, chosen[best], frames, beta)
     if pruned is not None:
       code(pruned)
-  candidate, encoded, summary = min(coded, key=lambda c: c[2]['loss'])
+  candidate, encoded, summary = min(coded, key=lambda c: c[2]['L_rdm_coded'])
   return VideoResult(encoded or encode(candidate), summary, [s for _, _, s in coded],
                      adapted.history)
 

@@ -13,12 +13,11 @@ import dataclasses
 import numpy as np
 from tqdm import tqdm
 
-from rdm import finetune
+from rdm import losses
 from rdm import model
 from rdm import model_update
-from rdm import train
+from rdm.candidate import Candidate
 
-SUFFIX = '-pruned'  # of a candidate's label: the candidate it came from, without unpaid leaves
 # Leaves are valued on at most this many I-frames, evenly spaced: one valuation per opened leaf
 # over all 159 I-frames of a long clip took minutes each.
 VALUATION_FRAMES = 20
@@ -36,11 +35,11 @@ def estimated_loss(arch, params, frames: np.ndarray, beta: float, update_bits: f
   """L_RDM = MSE + β·bpp over frames (of one size) with rounded latents and the model's
   estimate of their bits (within 0.4 % of the coded bits on bikes and carphone: WORKSPACE.md),
   the update's bits spread over `pixels` (all pixels of the video's I-frames)."""
-  batches = [(len(x), train.evaluate(arch, params, x.astype(np.float32)))
+  batches = [(len(x), losses.evaluate(arch, params, x.astype(np.float32)))
              for x in np.array_split(frames, -(-len(frames) // 4))]
   mse = sum(n * m['mse'] for n, m in batches) / len(frames)
   bpp = sum(n * m['bpp_latent'] for n, m in batches) / len(frames)
-  return mse + beta * (bpp + update_bits / pixels)
+  return losses.rd_objective(mse, bpp + update_bits / pixels, beta)
 
 
 def with_leaves_reset(update: model_update.ModelUpdate, names) -> model_update.ModelUpdate:
@@ -64,8 +63,8 @@ def leaf_values(arch, encoder_params, update: model_update.ModelUpdate, frames: 
           for name in tqdm(opened, desc='value leaves of δ̂', unit='leaf', dynamic_ncols=True)}
 
 
-def without_unpaid_leaves(arch, base_params, candidate: finetune.Candidate, frames: np.ndarray,
-                          beta: float) -> finetune.Candidate | None:
+def without_unpaid_leaves(arch, base_params, candidate: Candidate, frames: np.ndarray,
+                          beta: float) -> Candidate | None:
   """The candidate with every leaf of negative value reset (None: each opened leaf pays)."""
   encoder_params = {**base_params, **{g: candidate.params[g] for g in model.SENDER_GROUPS}}
   values = leaf_values(arch, encoder_params, candidate.update, frames, beta)
@@ -74,5 +73,6 @@ def without_unpaid_leaves(arch, base_params, candidate: finetune.Candidate, fram
     return None
   update = with_leaves_reset(candidate.update, unpaid)
   if update.is_zero:
-    return finetune.Candidate(candidate.label + SUFFIX, encoder_params, None)
-  return finetune.Candidate(candidate.label + SUFFIX, update.apply(encoder_params), update)
+    return dataclasses.replace(candidate, params=encoder_params, update=None, pruned=True)
+  return dataclasses.replace(candidate, params=update.apply(encoder_params), update=update,
+                             pruned=True)

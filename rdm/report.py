@@ -7,7 +7,7 @@ def format_table(rows: dict) -> str:
   lines = [head, f'{"":<26}{"(bpp, real bytes)":>36}{"":>9}{"dB":>8}{"coded":>9}']
   for name, r in rows.items():
     lines.append(f'{name:<26}{r["bpp_latent"]:>9.4f}{r["bpp_model"]:>9.4f}'
-                 f'{r["bpp_header"]:>9.4f}{r["bpp_total"]:>9.4f}{r["psnr"]:>8.2f}{r["loss"]:>9.2f}')
+                 f'{r["bpp_header"]:>9.4f}{r["bpp_total"]:>9.4f}{r["psnr"]:>8.2f}{r["L_rdm_coded"]:>9.2f}')
   return '\n'.join(lines)
 
 

@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -42,20 +41,6 @@ def center_crops(images: list[np.ndarray], side: int) -> np.ndarray:
   return np.stack(out).astype(np.float32)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _evaluation_metrics(arch, params, images):
-  fwd = model.forward(arch, params, images, None, 'round', 'round')
-  x_hat = jnp.clip(jnp.round(fwd.x_hat), 0, 255)
-  return losses.rd_loss(fwd.replace(x_hat=x_hat), images, 0.0)[1]
-
-
-def evaluate(arch, params, images: np.ndarray) -> dict:
-  """Estimated bpp and PSNR with rounded latents (the model's estimate, not coded bytes);
-  compiled once per architecture and image shape."""
-  m = _evaluation_metrics(arch, params, jnp.asarray(images))
-  return {k: float(v) for k, v in m.items() if k != 'loss'}
-
-
 def initial_params(config, arch) -> Any:
   if config.train.init_from:
     return zoo.load_params(config.train.init_from, arch)
@@ -63,13 +48,12 @@ def initial_params(config, arch) -> Any:
 
 
 START_RECORD = 'start.json'
-RETURNED_PARAMS = 'params_bf16.msgpack'  # θ as scripts/device_train.py returns it
 
 
 def steps_behind(source: str) -> int | None:
   """Optimizer steps from scratch to the weights `source` names now (None: not recorded): a
   training workdir's latest checkpoint plus what its start record says lay behind it; a shipped
-  model's steps_total; a device run's params file, the steps_total of the state.json beside it."""
+  model's steps_total; a bare parameter file records none."""
   if not source:
     return 0
   path = pathlib.Path(source)
@@ -78,8 +62,7 @@ def steps_behind(source: str) -> int | None:
     saved = [int(p.name) for p in (path / 'checkpoints').iterdir() if p.name.isdigit()]
     return None if before is None else max(saved, default=0) + before
   if path.suffix == '.msgpack':
-    state = path.with_name('state.json')
-    return json.loads(state.read_text())['steps_total'] if state.is_file() else None
+    return None
   m = zoo.manifest(source)
   return m.get('steps_total', m.get('steps'))
 
@@ -158,11 +141,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       checkpoint.save(mgr, done, steps.host_state(p_state))
     if primary and ((cfg.eval_every and done % cfg.eval_every == 0)
                     or (final_eval and done == cfg.steps)):
-      ev = evaluate(arch, steps.host_state(p_state).params, eval_images)
+      ev = losses.evaluate(arch, steps.host_state(p_state).params, eval_images)
       steps.log_line(metrics_path, {'step': done, **{f'eval_{k}': v for k, v in ev.items()}})
       logging.info('eval step %d: bpp %.3f psnr %.2f (estimated bits)', done, ev['bpp'],
                    ev['psnr'])
   mgr.wait_until_finished()
   if final_eval and (ev is None or done != cfg.steps):
-    ev = evaluate(arch, steps.host_state(p_state).params, eval_images)
+    ev = losses.evaluate(arch, steps.host_state(p_state).params, eval_images)
   return ev if final_eval else None

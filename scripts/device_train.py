@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import base
-from rdm import data, finetune, model, train, zoo
+from rdm import data, finetune, losses, model, train, zoo
 
 RESERVE_S = 60  # evaluation, export and the unknown: what the schedule leaves unused
 RESERVE_SHARE = 0.4  # of a short budget (the CPU dry run, whose speed probe may see another
@@ -103,23 +103,31 @@ def finetune_speed(config, params, photos: pathlib.Path, probe_steps: int) -> fl
   return (last['step'] - first['step']) / (last['time_s'] - first['time_s'])
 
 
+RETURNED_PARAMS = 'params_bf16.msgpack'  # θ as a run returns it, beside its state.json
+
+
+def returned_state(folder: pathlib.Path) -> dict:
+  """The state.json a run returned: its config, steps (steps_total: from scratch), sittings."""
+  return json.loads((folder / 'state.json').read_text())
+
+
 def returned_params(params):
   """θ as it comes back: bfloat16 (a paper-scale float32 θ would not fit a returned file)."""
   return jax.tree_util.tree_map(lambda x: np.asarray(x, jnp.bfloat16), params)
 
 
 def heldout_eval(config, arch, params) -> dict:
-  """train.evaluate of the returned θ at float32 precision: a GPU's default (TF32) convolutions
+  """losses.evaluate of the returned θ at float32 precision: a GPU's default (TF32) convolutions
   read 30.27 dB where the same weights give 30.39 on the CPU (WORKSPACE.md)."""
   c = config.train
   photos = data.load_photo_folder(c.eval_photos, c.eval_side, c.eval_side)
   with jax.default_matmul_precision('highest'):
-    return train.evaluate(arch, zoo.as_float32(params), train.center_crops(photos, c.eval_side))
+    return losses.evaluate(arch, zoo.as_float32(params), train.center_crops(photos, c.eval_side))
 
 
 def export(out: pathlib.Path, params, state: dict, metrics: list, report: str) -> None:
   out.mkdir(parents=True, exist_ok=True)
-  (out / train.RETURNED_PARAMS).write_bytes(flax.serialization.to_bytes(params))
+  (out / RETURNED_PARAMS).write_bytes(flax.serialization.to_bytes(params))
   data.write_json(out / 'state.json', state)
   (out / 'metrics.jsonl').write_text(''.join(json.dumps(m) + '\n' for m in metrics))
   (out / 'report.txt').write_text(report)
@@ -148,11 +156,10 @@ def main():
   overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
   config, adapt_config = load_configs(args.config, args.photos, overrides)
   arch = model.Architecture(config.model.N, config.model.M)
-  init = str(args.resume / train.RETURNED_PARAMS) if args.resume else args.init
-  # steps_behind reads the returned state.json beside a resumed sitting's parameters
-  steps_before = train.steps_behind(init)
-  sittings_before = (json.loads((args.resume / 'state.json').read_text())['sittings']
-                     if args.resume else 0)
+  init = str(args.resume / RETURNED_PARAMS) if args.resume else args.init
+  returned = returned_state(args.resume) if args.resume else {'steps_total': None, 'sittings': 0}
+  steps_before = returned['steps_total'] if args.resume else train.steps_behind(init)
+  sittings_before = returned['sittings']
   say(f'devices: {jax.devices()}; jax {jax.__version__}, flax {flax.__version__}, '
       f'python {sys.version.split()[0]}')
   with tempfile.TemporaryDirectory() as tmp:

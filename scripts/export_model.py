@@ -14,6 +14,7 @@ import pathlib
 
 import numpy as np
 
+from device_train import RETURNED_PARAMS, returned_state
 from rdm import data, model, pipeline, stream, train, zoo
 
 
@@ -24,18 +25,18 @@ def measure(theta_d: zoo.GlobalModel, frames: np.ndarray) -> dict:
 
 def read_run(workdir: pathlib.Path) -> dict:
   """What the manifest says of a global-training workdir or of a folder a device run returned:
-  its config, the θ source for zoo.load_params, where it started, its last sitting's steps and
-  wall time."""
-  if (workdir / train.RETURNED_PARAMS).is_file():
-    state = json.loads((workdir / 'state.json').read_text())
-    return {'config': state['config'], 'source': str(workdir / train.RETURNED_PARAMS),
+  its config, the θ source for zoo.load_params, where it started, its last sitting's steps, the
+  steps from scratch (None: not recorded) and wall time."""
+  if (workdir / RETURNED_PARAMS).is_file():
+    state = returned_state(workdir)
+    return {'config': state['config'], 'source': str(workdir / RETURNED_PARAMS),
             'started_from': state['started_from'], 'steps': state['steps_this_sitting'],
-            'wall_s': state['wall_s']}
+            'steps_total': state['steps_total'], 'wall_s': state['wall_s']}
   lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
   last = [l for l in lines if 'train_loss' in l][-1]
   return {'config': json.loads((workdir / 'config.json').read_text()), 'source': str(workdir),
           'started_from': train.start_record(workdir), 'steps': last['step'],
-          'wall_s': last['wall_s']}
+          'steps_total': train.steps_behind(str(workdir)), 'wall_s': last['wall_s']}
 
 
 def main():
@@ -59,7 +60,7 @@ def main():
                        f'{config["train"]["short_side"] or "as they are"}, '
                        f'{config["train"]["crop"]}² crops',
       'steps': run['steps'],  # of this run (started_from: where it started)
-      'steps_total': train.steps_behind(run['source']),  # null: a start from before the record
+      'steps_total': run['steps_total'],  # null: a start from before the record
       'started_from': run['started_from'],
       'wall_s_last_sitting': run['wall_s'],
       'parameters': model.parameter_count(params),

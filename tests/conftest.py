@@ -59,7 +59,10 @@ def bikes_frames():
 
 
 def load_script(name: str):
-  """scripts/<name>.py as a module, for testing its functions."""
+  """scripts/<name>.py as a module, for testing its functions (scripts import each other, as
+  they do when run from scripts/)."""
+  if str(ROOT / 'scripts') not in sys.path:
+    sys.path.insert(0, str(ROOT / 'scripts'))
   spec = importlib.util.spec_from_file_location(name, ROOT / 'scripts' / f'{name}.py')
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)

@@ -11,6 +11,7 @@ from conftest import ROOT, run_python
 from configs import base
 from rdm import container, finetune, model, model_prior, model_update, pipeline, stream, zoo
 from rdm.container import FormatError
+from rdm.candidate import Candidate
 
 PRIOR = model_prior.SpikeSlab(t=0.005, alpha=1000.0, sigma_slab=0.05)
 PAPER = model_prior.LeafPriors((PRIOR,))  # the paper's one prior for every leaf
@@ -228,8 +229,8 @@ def test_encoder_only_and_full_runs_share_the_encoder_phase_and_its_coded_candid
                       encode_frames(*a, **k))
   full = pipeline.encode_video(tiny_config('full', steps=2), frames, tmp_path / 'f', None, shared)
   assert [(h['phase'], h['step']) for h in full.history] == [('joint', 1)]  # encoder resumed
-  joint = [c for c in full.candidates if c['label'].startswith('joint@')]
-  written_by_encoder = full.summary['label'].startswith('encoder@')
+  joint = [c for c in full.candidates if c['phase'] == 'joint']
+  written_by_encoder = full.summary['phase'] == 'encoder'
   assert len(coded) == len(joint) + written_by_encoder  # the encoder phase's were kept
   assert full.candidates[:len(encoder.candidates)] == encoder.candidates
   np.testing.assert_array_equal(stream.decode(full.encoded.data), full.encoded.x_hat)
@@ -412,12 +413,12 @@ def test_full_never_ends_worse_than_encoder_only_in_coded_rdm_loss(use_tiny_mode
   encoder_config.loss.beta = full_config.loss.beta = 1e4
   encoder = pipeline.encode_video(encoder_config, frames, tmp_path / 'e')
   full = pipeline.encode_video(full_config, frames, tmp_path / 'f')
-  losses = {c['label']: c['loss'] for c in full.candidates}
-  assert full.summary['loss'] == min(losses.values())
-  assert full.summary['loss'] <= encoder.summary['loss'] <= losses['encoder@0']
-  assert [c['loss'] for c in encoder.candidates] == [losses[c['label']] for c in
-                                                     encoder.candidates]
-  assert losses['joint@4'] > full.summary['loss'], (
+  losses = {c['label']: c['L_rdm_coded'] for c in full.candidates}
+  assert full.summary['L_rdm_coded'] == min(losses.values())
+  assert full.summary['L_rdm_coded'] <= encoder.summary['L_rdm_coded'] <= losses['encoder@0']
+  assert [c['L_rdm_coded'] for c in encoder.candidates] == [losses[c['label']] for c in
+                                                            encoder.candidates]
+  assert losses['joint@4'] > full.summary['L_rdm_coded'], (
       'the test needs a joint phase whose last iterate is not the best')
 
 
@@ -511,13 +512,13 @@ def test_the_encoder_drops_a_leaf_opened_for_one_entry_and_keeps_one_that_pays(
   values = prune.leaf_values(theta_d.arch, theta_d.params, update, frames, beta)
   assert values['g_s/ConvTranspose_3/kernel'] > 0 > values['h_s/ConvTranspose_1/kernel']
 
-  candidates = [finetune.Candidate('encoder@0', theta_d.params, None),
-                finetune.Candidate('joint@1', update.apply(theta_d.params), update)]
+  candidates = [Candidate('encoder', 0, theta_d.params, None),
+                Candidate('joint', 1, update.apply(theta_d.params), update)]
   monkeypatch.setattr(finetune, 'adapt',
                       lambda *args, **kwargs: finetune.Adapted(candidates, None, []))
   config = base.adaptation('bikes', 'full', beta, 'damaged', {})
   result = pipeline.encode_video(config, frames, tmp_path / 'run', theta_d)
-  losses = {c['label']: c['loss'] for c in result.candidates}
+  losses = {c['label']: c['L_rdm_coded'] for c in result.candidates}
   assert list(losses) == ['encoder@0', 'joint@1', 'joint@1-pruned']
   assert result.summary['label'] == 'joint@1-pruned'
   assert losses['joint@1-pruned'] < losses['joint@1'] < losses['encoder@0']

@@ -19,7 +19,7 @@ def test_a_sweep_point_and_its_report(use_tiny_models, tmp_path):
   assert [(r['mode'], r['beta']) for r in records] == [
       ('encoder', 64.0), ('full', 64.0), ('encoder', 128.0), ('full', 128.0)]
   for r in records:
-    assert r['loss'] == min(c['loss'] for c in r['candidates'])
+    assert r['L_rdm_coded'] == min(c['L_rdm_coded'] for c in r['candidates'])
     assert r['bpp_total'] > 0 and r['psnr'] > 0  # a random tiny θ_D: poor, but real
   again = run_python(args)  # every point is done: nothing is recomputed
   assert again.returncode == 0 and again.stdout.count('skip ') == 4
@@ -55,14 +55,15 @@ def test_a_report_at_another_frame_rate_leaves_out_the_2fps_classical_curves(tmp
 
 def test_the_free_curve_takes_each_full_runs_last_joint_iterate_without_its_update(tmp_path):
   from experiments import report
-  def candidate(label, bpp_total, bpp_model, psnr):
-    return {'label': label, 'bpp_total': bpp_total, 'bpp_model': bpp_model, 'psnr': psnr}
+  def candidate(phase, step, pruned, bpp_total, bpp_model, psnr):
+    return {'phase': phase, 'step': step, 'pruned': pruned, 'bpp_total': bpp_total,
+            'bpp_model': bpp_model, 'psnr': psnr}
   records = [{'video': 'carphone', 'mode': 'full', 'beta': 1 / bpp, 'tag': 'noM',
               'bpp_total': bpp, 'psnr': 30.0 + 10 * bpp, 'candidates': [
-                  candidate('encoder@0', bpp, 0.0, 29.0),
-                  candidate('joint@50', 9.0, 8.0, 1.0),
-                  candidate('joint@200', bpp + 0.5, 0.5 + bpp / 10, 31.0 + 10 * bpp),
-                  candidate('joint@200-pruned', 9.0, 0.0, 1.0)]}
+                  candidate('encoder', 0, False, bpp, 0.0, 29.0),
+                  candidate('joint', 50, False, 9.0, 8.0, 1.0),
+                  candidate('joint', 200, False, bpp + 0.5, 0.5 + bpp / 10, 31.0 + 10 * bpp),
+                  candidate('joint', 200, True, 9.0, 0.0, 1.0)]}
              for bpp in (0.1, 0.2, 0.4)]
   c = report.curves(records, free=('noM',))
   np.testing.assert_allclose(c['full-noM-free'], [(0.09, 32.0), (0.18, 33.0), (0.36, 35.0)])
@@ -141,9 +142,11 @@ def test_a_kernel_truncated_to_rank_r_is_its_best_rank_r_part(layout):
 def test_rq4_follows_the_candidates_of_the_points_with_the_asked_tag():
   from experiments import rq4
   def point(tag, losses):
-    labels = ('encoder@0', 'encoder@100', 'joint@100', 'joint@100-pruned')
-    return {'mode': 'full', 'beta': 64.0, 'tag': tag,
-            'candidates': [{'label': l, 'loss': x} for l, x in zip(labels, losses)]}
+    made = (('encoder', 0, False), ('encoder', 100, False), ('joint', 100, False),
+            ('joint', 100, True))
+    return {'mode': 'full', 'beta': 64.0, 'tag': tag, 'candidates': [
+        {'phase': phase, 'step': step, 'pruned': pruned, 'L_rdm_coded': x}
+        for (phase, step, pruned), x in zip(made, losses)]}
   records = [point('', (9, 8, 7, 6)), point('leafpriors', (9, 8, 5, 4)),
              {**point('leafpriors', (9, 9, 9, 9)), 'mode': 'encoder'}]
   # The pruned candidate is not a step of training; the joint phase counts on from the encoder's.
