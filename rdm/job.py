@@ -18,6 +18,7 @@ from rdm import stream
 from rdm import zoo
 
 HEVC_CRFS = (22, 27, 32, 37, 42)
+GLOBAL_ROW = 'global (no adaptation)'
 
 
 def run_name(config) -> str:
@@ -73,9 +74,9 @@ def run(config, workdir: str) -> dict:
     raise RuntimeError(f'{rdm_path}: the fresh-process decode differs from the encoder\'s '
                        'reconstruction')
 
-  rows = {'global (no adaptation)': best_of(result.candidates, 'encoder', 0)}
-  if rows['global (no adaptation)'] is None:
-    rows['global (no adaptation)'] = pipeline.summarize(
+  rows = {GLOBAL_ROW: best_of(result.candidates, 'encoder', 0)}
+  if rows[GLOBAL_ROW] is None:
+    rows[GLOBAL_ROW] = pipeline.summarize(
         frames, stream.encode_frames(theta_d, frames), config.loss.beta)
   if config.adapt.mode == 'full':
     rows['encoder-only (best)'] = best_of(result.candidates, 'encoder')
@@ -87,9 +88,10 @@ def run(config, workdir: str) -> dict:
         'fresh process')
   print(report.format_table(rows))
   curves = {**anchor_curves(frames),
-            **shipped_curves(frames, theta_d, rows['global (no adaptation)'], config.loss.beta)}
+            **shipped_curves(frames, theta_d, rows[GLOBAL_ROW], config.loss.beta)}
   plot_path = workdir / f'rd-{video}-{name}.png'
-  report.plot_rd(plot_path, rows, curves, f'{video} I-frames, β={config.loss.beta:g}')
+  report.plot_rd(plot_path, rows, curves, f'{video} I-frames, β={config.loss.beta:g}',
+                 GLOBAL_ROW)
   results = {'video': video, 'frames': int(len(frames)), 'height': int(frames.shape[1]),
              'width': int(frames.shape[2]), 'config': json.loads(config.to_json()),
              'rows': rows, 'candidates': result.candidates, 'curves': curves,

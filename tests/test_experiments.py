@@ -213,3 +213,20 @@ def test_a_clip_given_by_path_has_its_workdir_one_level_under_the_root(use_tiny_
   assert sweep.point_dir(tmp_path, 'bikes', 'tiny-a', 128.0, {'adapt.delta_lr': 1e-3}) == \
       sweep.point_dir(tmp_path, 'bikes', 'tiny-a', 128.0, {})
   assert by_path != sweep.point_dir(tmp_path, 'data/videos/clip.mp4', 'tiny-a', 128.0, {})
+
+
+def test_the_main_jobs_plot_zooms_on_its_operating_points_and_labels_their_differences(tmp_path):
+  from rdm import report
+  points = {'global': {'bpp_total': 0.3253, 'psnr': 35.20, 'L_rdm_coded': 63.5},
+            'encoder-only': {'bpp_total': 0.3115, 'psnr': 35.12, 'L_rdm_coded': 62.2},
+            'full': {'bpp_total': 0.3045, 'psnr': 35.02, 'L_rdm_coded': 61.7}}
+  lo_b, hi_b, lo_p, hi_p = report.zoom_window(points)
+  assert lo_b < 0.3045 and hi_b > 0.3253 and hi_b - lo_b < 0.1  # tight: 0.02 bpp apart
+  assert lo_p < 35.02 and hi_p > 35.20 and hi_p - lo_p < 1.0
+  assert report.difference_label(points['full'], points['global']).splitlines() == [
+      'ΔL_RDM -1.80', 'Δbpp -6.4 %, ΔPSNR -0.18 dB']
+  one = report.zoom_window({'a': points['full']})  # a single point still gets a window
+  assert one[0] < 0.3045 < one[1] and one[2] < 35.02 < one[3]
+  curves = {'JPEG': [{'bpp': 0.3, 'psnr': 31.0}, {'bpp': 2.0, 'psnr': 45.0}]}
+  report.plot_rd(tmp_path / 'rd.png', points, curves, 'test', 'global')
+  assert (tmp_path / 'rd.png').stat().st_size > 20_000
