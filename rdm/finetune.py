@@ -22,24 +22,22 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from tqdm import tqdm
 
 from rdm import checkpoint
 from rdm import data
 from rdm import distributed
 from rdm import errors
+from rdm import latents
 from rdm import losses
 from rdm import model
 from rdm import model_prior
 from rdm import model_update
-from rdm import steps as step_lib
+from rdm import trainer
 from rdm.candidate import Candidate
 
 MODES = ('none', 'latents', 'encoder', 'full')
 
-
-RATE_GRADIENTS = ('bins', 'density', 'noise')
 
 
 @dataclasses.dataclass
@@ -61,59 +59,24 @@ def validate(config) -> None:
   if config.loss.beta < 0:
     raise errors.ConfigError(f'loss.beta must be >= 0, got {config.loss.beta}')
   priors_from_config(cfg)
-  if cfg.rate_gradient not in RATE_GRADIENTS:
-    raise errors.ConfigError(f'adapt.rate_gradient must be one of {RATE_GRADIENTS}, '
+  if cfg.rate_gradient not in model_update.RATE_GRADIENTS:
+    raise errors.ConfigError(f'adapt.rate_gradient must be one of {model_update.RATE_GRADIENTS}, '
                      f'not {cfg.rate_gradient!r}')
   if cfg.steps < 0 or cfg.joint_steps < 0 or cfg.batch_size < 1 or cfg.candidates < 1:
     raise errors.ConfigError('adapt.steps and adapt.joint_steps must be >= 0, adapt.batch_size and '
                      'adapt.candidates >= 1')
 
 
-def adapted_params(base_params, train_vars, t: float, quantize_aware: bool):
-  """θ = θ_D with the finetuned encoder, plus δ̂ (or the raw δ when not quantization-aware)."""
-  params = {**base_params, **train_vars['encoder']}
-  if 'delta' not in train_vars:
-    return params, {}
-  delta = train_vars['delta']
-  delta_used = model_update.quantize(delta, t) if quantize_aware else delta
-  return model_update.apply_update(params, delta_used), delta_used
-
-
-def rate_surrogate(prior: model_prior.EntryPriors, delta, delta_used, rate_gradient: str, key):
-  """A differentiable stand-in for M whose gradient finetuning follows:
-  'bins'    −Σ log2 P(bin of δ̂), straight-through δ̂ (flat, so 0 gradient, at δ̂ = 0);
-  'density' −Σ log2(t·p(δ)), the continuous prior at δ: inside the zero bin it pulls δ to 0;
-  'noise'   −Σ log2 P(bin centred on δ + u), u ~ U(±t/2): the rate of a noisy δ, as uniform
-            noise stands in for rounding in R."""
-  if rate_gradient == 'bins':
-    return model_prior.update_bits(prior, delta_used)
-  if rate_gradient == 'density':
-    return model_prior.density_bits(prior, delta)
-  d = model_prior.all_entries(delta)
-  return model_prior.update_bits(prior, d + prior.t * jax.random.uniform(key, d.shape, d.dtype,
-                                                                         -0.5, 0.5))
-
-
-def model_bits(priors: model_prior.LeafPriors, groups: str, delta, delta_used,
-               rate_gradient: str, key):
-  """M before normalisation: forward, the bits the coder writes for round(δ/t)·t; backward,
-  the gradient of rate_surrogate alone, each leaf under the prior it is coded under now."""
-  costs, opened = model_update.leaf_costs(priors, model_update.quantize(delta, priors.t))
-  sizes = [delta[n].size for n in sorted(delta)]
-  coded = model_update.total_bits(groups, costs, opened, sizes)
-  entries = model_prior.per_entry(priors, jnp.argmin(costs, axis=1), sizes)
-  surrogate = rate_surrogate(entries, delta, delta_used, rate_gradient, key)
-  return coded + surrogate - jax.lax.stop_gradient(surrogate)
-
-
 def rdm_loss_fn(train_vars, base_params, x, keys, *, arch, priors, groups, beta, total_pixels,
                 model_rate: bool, quantize_aware: bool, rate_mode: str, decoder_mode: str,
                 rate_gradient: str):
   """L_RDM on a batch of I-frames (or crops); M is normalised by all pixels of all I-frames."""
-  params, delta_used = adapted_params(base_params, train_vars, priors.t, quantize_aware)
-  fwd = step_lib.batch_forward(arch, params, x, keys, rate_mode, decoder_mode)
-  bpp_model = (model_bits(priors, groups, train_vars['delta'], delta_used, rate_gradient,
-                          jax.random.fold_in(keys[0], 1)) / total_pixels
+  params, delta_used = model_update.adapted_params(base_params, train_vars, priors.t,
+                                                  quantize_aware)
+  fwd = trainer.batch_forward(arch, params, x, keys, rate_mode, decoder_mode)
+  bpp_model = (model_update.model_bits(priors, groups, train_vars['delta'], delta_used,
+                                       rate_gradient, jax.random.fold_in(keys[0], 1))
+               / total_pixels
                if delta_used else 0.0)
   loss, m = losses.rd_loss(fwd, x, beta, bpp_model if model_rate else 0.0)
   m = {**m, 'bpp_model': bpp_model * jnp.ones(()), 'bpp': m['bpp_latent'] + bpp_model}
@@ -142,11 +105,11 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
   # The warm-up matters: Adam's first steps move every weight of θ_D by about the full rate
   # whatever its gradient, which costs a converged model more than early finetuning gains.
   encoder_lr = (cfg.joint_encoder_lr or cfg.lr) if phase == 'joint' else cfg.lr
-  tx = step_lib.make_optimizer({'encoder': encoder_lr, 'delta': cfg.delta_lr or cfg.lr},
+  tx = trainer.make_optimizer({'encoder': encoder_lr, 'delta': cfg.delta_lr or cfg.lr},
                                cfg.warmup_steps, steps, cfg.end_lr_factor)
-  state = step_lib.create_train_state(initial, tx)
+  state = trainer.create_train_state(initial, tx)
   if previous_opt_state is not None:
-    state = state.replace(opt_state=step_lib.carry_adam_moments(state.opt_state,
+    state = state.replace(opt_state=trainer.carry_adam_moments(state.opt_state,
                                                                 previous_opt_state))
   mgr = checkpoint.manager(workdir / 'checkpoints')
   checkpoint.check_resumable(workdir, checkpoint.run_fingerprint(config, phase, base_params,
@@ -160,37 +123,37 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
       model_rate=cfg.model_rate, quantize_aware=cfg.quantize_aware, rate_mode=cfg.rate_mode,
       decoder_mode=config.quantization.decoder, rate_gradient=cfg.rate_gradient)
   # The ordered step: the same step on any number of devices (see its float caveat).
-  p_step = step_lib.make_parallel_step(loss_fn, tx, step_lib.ordered_train_step)
+  p_step = trainer.make_parallel_step(loss_fn, tx, trainer.ordered_train_step)
   devices = jax.local_device_count()
   seed = config.seed + (phase == 'joint')
   batches = frame_batches(frames, cfg, seed, start)
   keep = checkpoint.candidate_steps(steps, cfg.candidates, with_start=phase == 'encoder')
   if start == 0 and 0 in keep:
     checkpoint.save_candidate(workdir, 0, state.params)
-  p_state = step_lib.replicate(state)
+  p_state = trainer.replicate(state)
   frozen = jax.device_put(base_params)
   history = []
   t_start = time.perf_counter()
   bar = tqdm(range(start, steps), initial=start, total=steps, desc=f'adapt {phase}',
              unit='step', dynamic_ncols=True, disable=not distributed.is_primary())
   for step in bar:
-    batch = step_lib.padded_batch(next(batches), step_lib.example_keys(seed, step, cfg.batch_size),
+    batch = trainer.padded_batch(next(batches), trainer.example_keys(seed, step, cfg.batch_size),
                                jax.device_count())
-    p_state, m = step_lib.parallel_step(p_step, p_state, frozen, devices, *batch)
-    step_lib.check_finite(m, step + 1)
+    p_state, m = trainer.parallel_step(p_step, p_state, frozen, devices, *batch)
+    trainer.check_finite(m, step + 1)
     done = step + 1
     if done % cfg.log_every == 0 or done == steps:
       history.append({'phase': phase, 'step': done, 'time_s': time.perf_counter() - t_start,
                       **{f'train_{k}': v for k, v in m.items()}})
       if distributed.is_primary():
-        step_lib.log_line(workdir / 'metrics.jsonl', history[-1])
+        trainer.log_line(workdir / 'metrics.jsonl', history[-1])
       bar.set_postfix(loss=f'{m["loss"]:.1f}', bpp=f'{m["bpp"]:.3f}', psnr=f'{m["psnr"]:.2f}')
     if done in keep:
-      checkpoint.save_candidate(workdir, done, step_lib.host_state(p_state).params)
+      checkpoint.save_candidate(workdir, done, trainer.host_state(p_state).params)
     if done % cfg.checkpoint_every == 0 or done == steps:
-      checkpoint.save(mgr, done, step_lib.host_state(p_state))
+      checkpoint.save(mgr, done, trainer.host_state(p_state))
   mgr.wait_until_finished()
-  final = step_lib.host_state(p_state)
+  final = trainer.host_state(p_state)
   return final, history, checkpoint.load_candidates(workdir, final.params, keep)
 
 
@@ -214,39 +177,6 @@ def as_candidate(phase: str, step: int, base_params, train_vars, priors,
   return Candidate(phase, step, update.apply(params), update)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 5))
-def _latent_step(arch, params, latents, opt_state, x, tx, beta):
-  def loss_fn(lat):
-    fwd = model.forward_from_latents(arch, params, lat['y'], lat['z'], x.shape[1], x.shape[2],
-                                     None, 'ste', 'ste')
-    return losses.rd_loss(fwd, x, beta)
-  (_, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(latents)
-  updates, opt_state = tx.update(grads, opt_state, latents)
-  return optax.apply_updates(latents, updates), opt_state, m
-
-
-def optimize_latents(config, arch, params, frames: np.ndarray):
-  """Direct per-frame optimisation of (y, z) under the fixed θ_D (straight-through rounding,
-  so what is optimised is what gets coded). Steps per frame = adapt.steps·batch / frames."""
-  cfg = config.adapt
-  steps = max(1, cfg.steps * cfg.batch_size // len(frames)) if cfg.steps else 0
-  tx = optax.adam(cfg.lr * 10)  # latents live on a ~unit scale, far from the weights' scale
-  latents, history = [], []
-  t_start = time.perf_counter()
-  for i in tqdm(range(len(frames)), desc='adapt latents', unit='frame', dynamic_ncols=True):
-    x = jnp.asarray(frames[i:i + 1], jnp.float32)
-    y, z = model.analyze(arch, params, x)
-    lat = {'y': y, 'z': z}
-    opt_state = tx.init(lat)
-    for _ in range(steps):
-      lat, opt_state, m = _latent_step(arch, params, lat, opt_state, x, tx, config.loss.beta)
-    if steps:
-      history.append({'phase': 'latents', 'frame': i, 'step': steps, 'time_s': time.perf_counter() - t_start,
-                      **{f'train_{k}': float(v) for k, v in m.items()}})
-    latents.append((np.asarray(lat['y']), np.asarray(lat['z'])))
-  return latents, history
-
-
 def adapt(config, arch, base_params, frames: np.ndarray, workdir: pathlib.Path,
           encoder_workdir: pathlib.Path | None = None) -> Adapted:
   """Run config.adapt.mode on the I-frames; workdir holds this run's checkpoints, and
@@ -257,8 +187,8 @@ def adapt(config, arch, base_params, frames: np.ndarray, workdir: pathlib.Path,
   if cfg.mode == 'none':
     return Adapted([Candidate('none', 0, base_params, None)], None, [])
   if cfg.mode == 'latents':
-    latents, history = optimize_latents(config, arch, base_params, frames)
-    return Adapted([Candidate('latents', 0, base_params, None)], latents, history)
+    latents_, history = latents.optimize_latents(config, arch, base_params, frames)
+    return Adapted([Candidate('latents', 0, base_params, None)], latents_, history)
   priors = priors_from_config(cfg)
   encoder = {g: base_params[g] for g in model.SENDER_GROUPS}
   encoder_dir = encoder_workdir or (workdir if cfg.mode == 'encoder' else workdir / 'encoder')

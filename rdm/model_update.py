@@ -12,8 +12,10 @@ Section payload (empty when δ̂ = 0, so an unchanged model costs nothing):
 The prior prices an unchanged entry at ~0.005 bits; with most leaves untouched (RQ3) that alone
 was ~40 % of the update, and the flag makes a whole untouched leaf cost one bit.
 
-`coded_bits` is the same count in JAX: the M that finetuning puts in its loss is the number of
-bits this module writes, not the prior's idealisation of it.
+`coded_bits` is the same count in JAX: the M that finetuning puts in its loss (`model_bits`,
+with the surrogate whose gradient it follows) is the number of bits this module writes, not the
+prior's idealisation of it. One module over ~250 lines on purpose: the format, its bit count in
+numpy and in JAX, and the loss's M must change together.
 """
 import dataclasses
 import struct
@@ -163,6 +165,46 @@ def coded_bits(priors: model_prior.LeafPriors, groups: str, delta_hat: dict) -> 
   framing. No gradient: it is piecewise constant in δ."""
   return total_bits(groups, *leaf_costs(priors, delta_hat),
                     [delta_hat[n].size for n in sorted(delta_hat)])
+
+
+RATE_GRADIENTS = ('bins', 'density', 'noise')
+
+
+def adapted_params(base_params, train_vars, t: float, quantize_aware: bool):
+  """θ = θ_D with the finetuned encoder, plus δ̂ (or the raw δ when not quantization-aware)."""
+  params = {**base_params, **train_vars['encoder']}
+  if 'delta' not in train_vars:
+    return params, {}
+  delta = train_vars['delta']
+  delta_used = quantize(delta, t) if quantize_aware else delta
+  return apply_update(params, delta_used), delta_used
+
+
+def rate_surrogate(prior: model_prior.EntryPriors, delta, delta_used, rate_gradient: str, key):
+  """A differentiable stand-in for M whose gradient finetuning follows:
+  'bins'    −Σ log2 P(bin of δ̂), straight-through δ̂ (flat, so 0 gradient, at δ̂ = 0);
+  'density' −Σ log2(t·p(δ)), the continuous prior at δ: inside the zero bin it pulls δ to 0;
+  'noise'   −Σ log2 P(bin centred on δ + u), u ~ U(±t/2): the rate of a noisy δ, as uniform
+            noise stands in for rounding in R."""
+  if rate_gradient == 'bins':
+    return model_prior.update_bits(prior, delta_used)
+  if rate_gradient == 'density':
+    return model_prior.density_bits(prior, delta)
+  d = model_prior.all_entries(delta)
+  return model_prior.update_bits(prior, d + prior.t * jax.random.uniform(key, d.shape, d.dtype,
+                                                                         -0.5, 0.5))
+
+
+def model_bits(priors: model_prior.LeafPriors, groups: str, delta, delta_used,
+               rate_gradient: str, key):
+  """M before normalisation: forward, the bits the coder writes for round(δ/t)·t; backward,
+  the gradient of rate_surrogate alone, each leaf under the prior it is coded under now."""
+  costs, opened = leaf_costs(priors, quantize(delta, priors.t))
+  sizes = [delta[n].size for n in sorted(delta)]
+  coded = total_bits(groups, costs, opened, sizes)
+  entries = model_prior.per_entry(priors, jnp.argmin(costs, axis=1), sizes)
+  surrogate = rate_surrogate(entries, delta, delta_used, rate_gradient, key)
+  return coded + surrogate - jax.lax.stop_gradient(surrogate)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,14 +15,14 @@ from rdm import data
 from rdm import distributed
 from rdm import losses
 from rdm import model
-from rdm import steps
+from rdm import trainer
 from rdm import zoo
 
 
 def rd_loss_fn(params, frozen, x, keys, *, arch, beta: float, rate_mode: str, decoder_mode: str):
   """L_RD of θ on a batch: the global-training objective (frozen: none, every θ is trained)."""
   del frozen
-  return losses.rd_loss(steps.batch_forward(arch, params, x, keys, rate_mode, decoder_mode), x,
+  return losses.rd_loss(trainer.batch_forward(arch, params, x, keys, rate_mode, decoder_mode), x,
                         beta)
 
 
@@ -92,9 +92,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   cfg = config.train
   distributed.check_batch_size(cfg.batch_size)
   arch = model.Architecture(config.model.N, config.model.M)
-  tx = steps.make_optimizer(cfg.lr, cfg.warmup_steps, cfg.steps, cfg.end_lr / cfg.lr,
+  tx = trainer.make_optimizer(cfg.lr, cfg.warmup_steps, cfg.steps, cfg.end_lr / cfg.lr,
                             cfg.grad_clip)
-  state = steps.create_train_state(initial_params(config, arch), tx)
+  state = trainer.create_train_state(initial_params(config, arch), tx)
   mgr = checkpoint.manager(workdir / 'checkpoints')
   restored = checkpoint.restore_latest(mgr, state)
   if restored is not None:
@@ -116,15 +116,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                model.parameter_count(state.params))
   batches = data.crop_batches(images, cfg.batch_size, cfg.crop, config.seed, start,
                               min_scale=cfg.min_scale)
-  p_step = steps.make_parallel_step(global_loss_fn(config, arch), tx)
-  p_state = steps.replicate(state)
+  p_step = trainer.make_parallel_step(global_loss_fn(config, arch), tx)
+  p_state = trainer.replicate(state)
   metrics_path = workdir / 'metrics.jsonl'
   t0, window, ev = time.time(), [], None
   done = start
   for step in range(start, cfg.stop_at or cfg.steps):
-    keys = steps.example_keys(config.seed, step, cfg.batch_size)
-    p_state, m = steps.parallel_step(p_step, p_state, {}, devices, next(batches), keys)
-    steps.check_finite(m, step + 1)
+    keys = trainer.example_keys(config.seed, step, cfg.batch_size)
+    p_state, m = trainer.parallel_step(p_step, p_state, {}, devices, next(batches), keys)
+    trainer.check_finite(m, step + 1)
     if primary:  # only process 0 logs, so only it collects (and empties) the window
       window.append(m)
     done = step + 1
@@ -132,20 +132,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       rate = (done - start) / (time.time() - t0)
       mean = {f'train_{k}': float(np.mean([w[k] for w in window])) for k in window[0]}
       record = {'step': done, 'steps_per_s': rate, 'wall_s': time.time() - t0, **mean}
-      steps.log_line(metrics_path, record)
+      trainer.log_line(metrics_path, record)
       logging.info('step %d/%d  loss %.2f  bpp %.3f  psnr %.2f  %.2f steps/s  ETA %.0f min',
                    done, cfg.steps, mean['train_loss'], mean['train_bpp'], mean['train_psnr'],
                    rate, (cfg.steps - done) / rate / 60)
       window = []
     if done % cfg.checkpoint_every == 0 or done in (cfg.steps, cfg.stop_at):
-      checkpoint.save(mgr, done, steps.host_state(p_state))
+      checkpoint.save(mgr, done, trainer.host_state(p_state))
     if primary and ((cfg.eval_every and done % cfg.eval_every == 0)
                     or (final_eval and done == cfg.steps)):
-      ev = losses.evaluate(arch, steps.host_state(p_state).params, eval_images)
-      steps.log_line(metrics_path, {'step': done, **{f'eval_{k}': v for k, v in ev.items()}})
+      ev = losses.evaluate(arch, trainer.host_state(p_state).params, eval_images)
+      trainer.log_line(metrics_path, {'step': done, **{f'eval_{k}': v for k, v in ev.items()}})
       logging.info('eval step %d: bpp %.3f psnr %.2f (estimated bits)', done, ev['bpp'],
                    ev['psnr'])
   mgr.wait_until_finished()
   if final_eval and (ev is None or done != cfg.steps):
-    ev = losses.evaluate(arch, steps.host_state(p_state).params, eval_images)
+    ev = losses.evaluate(arch, trainer.host_state(p_state).params, eval_images)
   return ev if final_eval else None

@@ -8,18 +8,18 @@ import jax
 import numpy as np
 import optax
 
-from rdm import model, steps, train
+from rdm import model, train, trainer
 
 assert jax.local_device_count() == 2, jax.devices()
 arch = model.Architecture(8, 8)
 tx = optax.adam(1e-3)
 loss_fn = functools.partial(train.rd_loss_fn, arch=arch, beta=100.0, rate_mode='noise',
                             decoder_mode='ste')
-state = steps.create_train_state(model.init_params(arch, jax.random.PRNGKey(0)), tx)
+state = trainer.create_train_state(model.init_params(arch, jax.random.PRNGKey(0)), tx)
 x = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype(np.float32)
-keys = np.asarray(steps.example_keys(0, 0, 4))
+keys = np.asarray(trainer.example_keys(0, 0, 4))
 
-jit_step = jax.jit(functools.partial(steps.train_step, loss_fn=loss_fn, tx=tx))
+jit_step = jax.jit(functools.partial(trainer.train_step, loss_fn=loss_fn, tx=tx))
 jit_state, jit_metrics = jit_step(state, {}, x, keys)
 
 COMPILE_EVENTS = ('/jax/core/compile/jaxpr_to_mlir_module_duration',
@@ -28,13 +28,13 @@ compiles = []
 jax.monitoring.register_event_duration_secs_listener(
     lambda event, seconds, **kw: compiles.append(event) if event in COMPILE_EVENTS else None)
 
-p_step = steps.make_parallel_step(loss_fn, tx)
-p_state, p_metrics = p_step(steps.replicate(state), {}, steps.shard(x, 2),
-                            steps.shard(keys, 2))
+p_step = trainer.make_parallel_step(loss_fn, tx)
+p_state, p_metrics = p_step(trainer.replicate(state), {}, trainer.shard(x, 2),
+                            trainer.shard(keys, 2))
 assert compiles, 'the listener saw no compilation at all'
-first = steps.host_state(p_state)
+first = trainer.host_state(p_state)
 compiles.clear()
-jax.block_until_ready(p_step(p_state, {}, steps.shard(x, 2), steps.shard(keys, 2)))
+jax.block_until_ready(p_step(p_state, {}, trainer.shard(x, 2), trainer.shard(keys, 2)))
 assert not compiles, f'the second pmapped step compiled again: {compiles}'
 p_state = first
 

@@ -117,26 +117,26 @@ def test_stray_arguments_are_rejected(tmp_path):
 
 
 def test_a_non_finite_loss_stops_training_naming_the_step():
-  from rdm import steps
+  from rdm import trainer
   with pytest.raises(errors.UserError, match='non-finite loss at step 17'):
-    steps.check_finite({'loss': float('nan'), 'bpp': 0.5}, 17)
-  steps.check_finite({'loss': 1.0, 'bpp': 0.5}, 18)  # finite values pass
+    trainer.check_finite({'loss': float('nan'), 'bpp': 0.5}, 17)
+  trainer.check_finite({'loss': 1.0, 'bpp': 0.5}, 18)  # finite values pass
 
 
 def test_a_later_phase_continues_the_adam_moments_of_the_parameters_an_earlier_phase_trained():
   import jax.numpy as jnp
   import optax
-  from rdm import steps
+  from rdm import trainer
   encoder = {'encoder': {'w': jnp.arange(3.0)}}
-  tx_first = steps.make_optimizer({'encoder': 1e-2}, 2, 10, 0.1)
-  first = steps.create_train_state(encoder, tx_first)
+  tx_first = trainer.make_optimizer({'encoder': 1e-2}, 2, 10, 0.1)
+  first = trainer.create_train_state(encoder, tx_first)
   for i in range(3):
     grads = {'encoder': {'w': jnp.array([1.0, -2.0, 0.5]) * (i + 1)}}
     _, first_opt = tx_first.update(grads, first.opt_state, first.params)
     first = first.replace(opt_state=first_opt)
-  tx = steps.make_optimizer({'encoder': 1e-2, 'delta': 1e-3}, 2, 10, 0.1)
-  joint = steps.create_train_state({**encoder, 'delta': {'d': jnp.zeros(2)}}, tx)
-  carried = steps.carry_adam_moments(joint.opt_state, first.opt_state)
+  tx = trainer.make_optimizer({'encoder': 1e-2, 'delta': 1e-3}, 2, 10, 0.1)
+  joint = trainer.create_train_state({**encoder, 'delta': {'d': jnp.zeros(2)}}, tx)
+  carried = trainer.carry_adam_moments(joint.opt_state, first.opt_state)
   old_adam = first.opt_state.inner_states['encoder'].inner_state[0]
   new_adam = carried.inner_states['encoder'].inner_state[0]
   assert int(new_adam.count) == 3
