@@ -3,7 +3,7 @@
     python benchmarks/crop_speed.py [--photos data/pack/train] [--workers 1,2]
 
 On a lent GPU one thread of these crops held global training to 14 steps/s (WORKSPACE.md); a
-device run's 16 cores give `data.data_workers()` threads.
+device run's 16 cores give `batching.data_workers()` threads.
 """
 import argparse
 import time
@@ -11,12 +11,13 @@ import time
 import numpy as np
 from PIL import Image
 
+from rdm import batching
 from rdm import data
 
 
 def ms_per_batch(pil_images, workers: int, batch_size: int, crop: int, min_scale: float,
                  batches: int) -> float:
-  stream = data.prefetched(lambda step: data.random_crops(
+  stream = batching.prefetched(lambda step: batching.random_crops(
       pil_images, batch_size, crop, np.random.default_rng([0, step]), True, min_scale), 0, workers)
   next(stream)  # the pool's first batches start together
   start = time.perf_counter()

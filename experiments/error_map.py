@@ -21,7 +21,7 @@ import numpy as np
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
-from rdm import data, stream  # noqa: E402
+from rdm import data, files, stream  # noqa: E402
 
 BLOCK = 8
 
@@ -88,7 +88,7 @@ def main():
   draw(frames[args.frame], e_a, e_b, mask, labels, args.out)
   summary = {'video': args.video, 'frame': args.frame, 'a': str(args.a), 'b': str(args.b),
              'labels': labels, 'still': args.still, **split_gain(e_a, e_b, mask)}
-  data.write_json(args.out.with_suffix('.json'), summary)
+  files.write_json(args.out.with_suffix('.json'), summary)
   print(json.dumps(summary, indent=1))
 
 

@@ -15,9 +15,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from rdm import data
 from rdm import distributed
 from rdm import errors
+from rdm import files
 from rdm import zoo
 
 
@@ -73,7 +73,7 @@ def check_resumable(workdir: pathlib.Path, fingerprint: dict, has_checkpoint: bo
   path = workdir / 'fingerprint.json'
   if not has_checkpoint:
     if distributed.is_primary():
-      data.write_json(path, fingerprint)
+      files.write_json(path, fingerprint)
     return
   saved = json.loads(path.read_text()) if path.exists() else None
   if saved != fingerprint:
@@ -94,7 +94,7 @@ def save_candidate(workdir: pathlib.Path, step: int, train_vars) -> None:
   if distributed.is_primary():
     folder = workdir / 'candidates'
     folder.mkdir(parents=True, exist_ok=True)
-    data.write_atomic(folder / f'{step}.msgpack', flax.serialization.to_bytes(train_vars))
+    files.write_atomic(folder / f'{step}.msgpack', flax.serialization.to_bytes(train_vars))
 
 
 def load_candidates(workdir: pathlib.Path, template, steps: list[int]) -> list[tuple[int, Any]]:

@@ -18,6 +18,7 @@ import numpy as np
 from rdm import container
 from rdm import data
 from rdm import errors
+from rdm import files
 
 
 def read_inputs(inputs: list[str], fps: float, frames: int | None = None) -> np.ndarray:
@@ -55,7 +56,7 @@ def compress(args) -> None:
   frames = read_inputs(args.inputs, args.fps, args.frames)
   with tempfile.TemporaryDirectory() as work:
     result = pipeline.encode_video(adapt_config(args), frames, pathlib.Path(work))
-  data.write_atomic(args.output, result.encoded.data)
+  files.write_atomic(args.output, result.encoded.data)
   r = result.summary
   print(f'{args.output}: {len(frames)} frame(s), {r["bytes"]} bytes, {r["bpp_total"]:.4f} bpp '
         f'(estimate {r["estimated_bpp_latent"] + r["estimated_bpp_model"]:.4f}), '
@@ -72,7 +73,7 @@ def decompress(args) -> None:
     return
   out.mkdir(parents=True, exist_ok=True)
   for i, x in enumerate(frames):
-    data.save_png(out / f'frame_{i:04d}.png', x)
+    files.save_png(out / f'frame_{i:04d}.png', x)
   print(f'{len(frames)} frame(s) → {out}')
 
 

@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
+from rdm import batching
 from rdm import checkpoint
-from rdm import data
 from rdm import distributed
 from rdm import errors
 from rdm import latents
@@ -89,8 +89,8 @@ def frame_batches(frames: np.ndarray, cfg, seed: int, start: int):
   every pixel alike (for frames too large for a step)."""
   if cfg.crop:
     padded = np.asarray(model.pad_to_multiple(frames))
-    return data.tile_batches(padded, cfg.batch_size, cfg.crop, seed, start, flip=cfg.flip)
-  return data.epoch_batches(frames, cfg.batch_size, seed, start)
+    return batching.tile_batches(padded, cfg.batch_size, cfg.crop, seed, start, flip=cfg.flip)
+  return batching.epoch_batches(frames, cfg.batch_size, seed, start)
 
 
 def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,

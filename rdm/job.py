@@ -11,6 +11,7 @@ from absl import logging
 from rdm import baselines
 from rdm import data
 from rdm import distributed
+from rdm import files
 from rdm import finetune
 from rdm import pipeline
 from rdm import report
@@ -69,7 +70,7 @@ def run(config, workdir: str) -> dict:
   if not distributed.is_primary():
     return {}  # the other processes of a multi-process run only helped finetune
   rdm_path = workdir / f'{video}-{name}.rdm'
-  data.write_atomic(rdm_path, result.encoded.data)
+  files.write_atomic(rdm_path, result.encoded.data)
   if not np.array_equal(pipeline.decode_in_fresh_process(rdm_path), result.encoded.x_hat):
     raise RuntimeError(f'{rdm_path}: the fresh-process decode differs from the encoder\'s '
                        'reconstruction')
@@ -97,6 +98,6 @@ def run(config, workdir: str) -> dict:
              'rows': rows, 'candidates': result.candidates, 'curves': curves,
              'history': result.history, 'rdm_file': str(rdm_path), 'wall_s': time.time() - t0}
   results_path = workdir / f'results-{name}.json'
-  data.write_json(results_path, results)
+  files.write_json(results_path, results)
   print(f'wrote {rdm_path}\n      {plot_path}\n      {results_path}  ({time.time() - t0:.0f} s)')
   return results

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from rdm import baselines
 from rdm import container
-from rdm import data
+from rdm import files
 from rdm import finetune
 from rdm import losses
 from rdm import metrics
@@ -102,7 +102,7 @@ def encode_video(config, frames: np.ndarray, workdir: pathlib.Path,
     summary = summarize(frames, encoded, beta)
     if adapted.latents is None:
       cache.mkdir(parents=True, exist_ok=True)
-      data.write_atomic(path, json.dumps(summary).encode())
+      files.write_atomic(path, json.dumps(summary).encode())
     coded.append((candidate, encoded, {**candidate.fields(), **summary}))
 
   chosen = adapted.candidates if config.adapt.select else adapted.candidates[-1:]

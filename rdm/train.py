@@ -10,9 +10,11 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from rdm import batching
 from rdm import checkpoint
 from rdm import data
 from rdm import distributed
+from rdm import files
 from rdm import losses
 from rdm import model
 from rdm import trainer
@@ -101,7 +103,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     state = restored
     logging.info('resumed from step %d', int(state.step))
   elif primary:
-    data.write_json(workdir / START_RECORD, {
+    files.write_json(workdir / START_RECORD, {
         'init_from': cfg.init_from, 'sha256': zoo.params_hash(state.params),
         'steps_before': steps_behind(cfg.init_from)})
   start = int(state.step)
@@ -114,7 +116,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   logging.info('%d training photos, %s eval crops, %d devices, %d params', len(images),
                'no' if eval_images is None else len(eval_images), devices,
                model.parameter_count(state.params))
-  batches = data.crop_batches(images, cfg.batch_size, cfg.crop, config.seed, start,
+  batches = batching.crop_batches(images, cfg.batch_size, cfg.crop, config.seed, start,
                               min_scale=cfg.min_scale)
   p_step = trainer.make_parallel_step(global_loss_fn(config, arch), tx)
   p_state = trainer.replicate(state)

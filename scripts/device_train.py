@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import base
-from rdm import data, finetune, losses, model, train, zoo
+from rdm import data, files, finetune, losses, model, train, zoo
 
 RESERVE_S = 60  # evaluation, export and the unknown: what the schedule leaves unused
 RESERVE_SHARE = 0.4  # of a short budget (the CPU dry run, whose speed probe may see another
@@ -128,7 +128,7 @@ def heldout_eval(config, arch, params) -> dict:
 def export(out: pathlib.Path, params, state: dict, metrics: list, report: str) -> None:
   out.mkdir(parents=True, exist_ok=True)
   (out / RETURNED_PARAMS).write_bytes(flax.serialization.to_bytes(params))
-  data.write_json(out / 'state.json', state)
+  files.write_json(out / 'state.json', state)
   (out / 'metrics.jsonl').write_text(''.join(json.dumps(m) + '\n' for m in metrics))
   (out / 'report.txt').write_text(report)
 

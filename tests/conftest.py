@@ -22,7 +22,7 @@ os.environ.update(JAX_COMPILATION_CACHE_DIR=os.environ['RDM_TEST_JAX_CACHE'],
 import jax  # noqa: E402  (after the cache settings)
 import pytest
 
-from rdm import data, model, zoo
+from rdm import data, files, model, zoo
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TINY = model.Architecture(N=8, M=8)
@@ -83,7 +83,7 @@ def photo_dirs(tmp_path_factory, bikes_frames):
   for split, frames in (('train', bikes_frames), ('eval', bikes_frames[:1])):
     (root / split).mkdir()
     for i, f in enumerate(frames):
-      data.save_png(root / split / f'{i}.png', f)
+      files.save_png(root / split / f'{i}.png', f)
   return root
 
 

@@ -9,7 +9,8 @@ from scipy import special
 
 from conftest import ROOT, run_python
 from configs import base
-from rdm import container, finetune, model, model_prior, model_update, pipeline, stream, zoo
+from rdm import (batching, container, finetune, model, model_prior, model_update, pipeline,
+                 stream, zoo)
 from rdm.container import FormatError
 from rdm.candidate import Candidate
 
@@ -352,9 +353,9 @@ def test_full_finetuning_reduces_the_rdm_loss(use_tiny_models, bikes_frames, tmp
 
 def test_whole_frame_batches_visit_every_frame_equally_often_and_resume():
   frames = np.arange(5)[:, None, None, None] * np.ones((5, 2, 2, 3), np.uint8)
-  seen = [b[:, 0, 0, 0] for b, _ in zip(finetune.data.epoch_batches(frames, 2, 7), range(10))]
+  seen = [b[:, 0, 0, 0] for b, _ in zip(batching.epoch_batches(frames, 2, 7), range(10))]
   assert np.bincount(np.concatenate(seen).astype(int)).tolist() == [4] * 5
-  resumed = [b[:, 0, 0, 0] for b, _ in zip(finetune.data.epoch_batches(frames, 2, 7, 6), range(4))]
+  resumed = [b[:, 0, 0, 0] for b, _ in zip(batching.epoch_batches(frames, 2, 7, 6), range(4))]
   np.testing.assert_array_equal(np.concatenate(resumed), np.concatenate(seen[6:]))
 
 
@@ -380,23 +381,23 @@ def test_tiles_cover_every_coded_pixel_equally_often_and_resume():
 
 
 def test_tiles_overlap_only_where_the_side_does_not_divide_the_frame():
-  assert finetune.data.tile_origins(192, 64).tolist() == [0, 64, 128]
-  assert finetune.data.tile_origins(100, 64).tolist() == [0, 36]
-  assert finetune.data.tile_origins(50, 64).tolist() == [0]
+  assert batching.tile_origins(192, 64).tolist() == [0, 64, 128]
+  assert batching.tile_origins(100, 64).tolist() == [0, 36]
+  assert batching.tile_origins(50, 64).tolist() == [0]
   frames = np.zeros((1, 100, 50, 3), np.uint8)
-  assert finetune.data.tiles(frames, 64).shape == (2, 64, 50, 3)
+  assert batching.tiles(frames, 64).shape == (2, 64, 50, 3)
 
 
 def test_flipped_tiles_are_the_same_tiles_mirrored_and_repeat_on_resume():
   frames = np.random.default_rng(1).integers(0, 256, (1, 64, 128, 3)).astype(np.uint8)
-  plain = np.concatenate([b for b, _ in zip(finetune.data.tile_batches(frames, 2, 64, 3), range(4))])
+  plain = np.concatenate([b for b, _ in zip(batching.tile_batches(frames, 2, 64, 3), range(4))])
   flipped = np.concatenate([b for b, _ in zip(
-      finetune.data.tile_batches(frames, 2, 64, 3, flip=True), range(4))])
+      batching.tile_batches(frames, 2, 64, 3, flip=True), range(4))])
   mirrored = [not np.array_equal(p, f) for p, f in zip(plain, flipped)]
   assert any(mirrored) and not all(mirrored)
   for p, f, m in zip(plain, flipped, mirrored):
     np.testing.assert_array_equal(f, p[:, ::-1] if m else p)
-  again = next(finetune.data.tile_batches(frames, 2, 64, 3, start_step=3, flip=True))
+  again = next(batching.tile_batches(frames, 2, 64, 3, start_step=3, flip=True))
   np.testing.assert_array_equal(again, flipped[6:8])
 
 

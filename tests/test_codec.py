@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_python
-from rdm import coding, container, data, stream, zoo
+from rdm import coding, container, data, files, stream, zoo
 
 
 def encode_tiny(frames, name='tiny-a'):
@@ -18,7 +18,7 @@ def test_fresh_process_decode_reproduces_the_encoders_reconstruction(
     use_tiny_models, bikes_frames, tmp_path):
   encoded = encode_tiny(bikes_frames)
   path = tmp_path / 'bikes.rdm'
-  data.write_atomic(path, encoded.data)
+  files.write_atomic(path, encoded.data)
   result = run_python(['-m', 'rdm.codec', 'decompress', str(path), '-o', str(tmp_path / 'out')])
   assert result.returncode == 0, result.stderr[-2000:]
   decoded = np.stack([data.load_image(tmp_path / 'out' / f'frame_{i:04d}.png')
@@ -47,9 +47,9 @@ def test_frame_sizes_round_trip(use_tiny_models, height, width):
 
 def test_info_reports_every_part_and_psnr(use_tiny_models, bikes_frames, tmp_path):
   path = tmp_path / 'a.rdm'
-  data.write_atomic(path, encode_tiny(bikes_frames[:1]).data)
+  files.write_atomic(path, encode_tiny(bikes_frames[:1]).data)
   png = tmp_path / 'f.png'
-  data.save_png(png, bikes_frames[0])
+  files.save_png(png, bikes_frames[0])
   result = run_python(['-m', 'rdm.codec', 'info', str(path), '--original', str(png)])
   assert result.returncode == 0, result.stderr[-2000:]
   for word in ('header', 'update', ' z ', ' y ', 'total', 'bpp', 'PSNR', 'tiny-a'):
@@ -152,7 +152,7 @@ def test_cli_compress_then_decompress_images(use_tiny_models, bikes_frames, tmp_
   pngs = []
   for i, f in enumerate(bikes_frames):
     pngs.append(tmp_path / f'{i}.png')
-    data.save_png(pngs[-1], f[:100, :120])
+    files.save_png(pngs[-1], f[:100, :120])
   out = tmp_path / 'x.rdm'
   result = run_python(['-m', 'rdm.codec', 'compress', *map(str, pngs), '-o', str(out),
                        '--model', 'tiny-a'])
@@ -183,7 +183,7 @@ def test_the_rdm_command_explains_itself_and_refuses_unknown_commands():
 def test_the_same_input_and_config_give_byte_identical_streams_across_processes(
     use_tiny_models, bikes_frames, tmp_path):
   png = tmp_path / 'f.png'
-  data.save_png(png, bikes_frames[0, :100, :120])
+  files.save_png(png, bikes_frames[0, :100, :120])
   outputs = []
   for run in range(2):
     out = tmp_path / f'{run}.rdm'

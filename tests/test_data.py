@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from conftest import load_script, run_python
+from rdm import batching
 from rdm import data
 
 
@@ -100,15 +101,15 @@ def test_a_clip_is_named_by_its_file_and_a_bundled_one_as_given():
 def test_webp_files_are_cut_whole_out_of_a_resource_bundle():
   gather = load_script('gather_photos')
   rng = np.random.default_rng(0)
-  files = []
+  webp = []
   for size in [(40, 24), (17, 33)]:
     buffer = io.BytesIO()
     Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), np.uint8)).save(buffer, 'WEBP')
-    files.append(buffer.getvalue())
+    webp.append(buffer.getvalue())
   # Qt's bundle puts names, lengths and other RIFF-like bytes around them; the last file is cut.
-  bundle = b'qres\x00RIFF' + files[0] + b'\x00\x07RIFFxxxxAVI ' + files[1] + files[0][:30]
+  bundle = b'qres\x00RIFF' + webp[0] + b'\x00\x07RIFFxxxxAVI ' + webp[1] + webp[0][:30]
   chunks = list(gather.webp_chunks(bundle))
-  assert chunks == files
+  assert chunks == webp
   assert [Image.open(io.BytesIO(c)).size for c in chunks] == [(40, 24), (17, 33)]
 
 
@@ -120,12 +121,12 @@ def coordinate_image(h: int, w: int) -> np.ndarray:
 
 def test_crop_batches_depend_only_on_seed_and_step_whatever_the_threads():
   images = [coordinate_image(256, 200), coordinate_image(120, 250)]
-  crops = data.crop_batches(images, 3, 64, seed=5, min_scale=0.125)
+  crops = batching.crop_batches(images, 3, 64, seed=5, min_scale=0.125)
   first = [next(crops) for _ in range(4)]
-  resumed = data.crop_batches(images, 3, 64, seed=5, start_step=2, min_scale=0.125)
+  resumed = batching.crop_batches(images, 3, 64, seed=5, start_step=2, min_scale=0.125)
   assert all(np.array_equal(next(resumed), b) for b in first[2:])
   pil = [Image.fromarray(i) for i in images]
-  one_by_one = data.prefetched(lambda step: data.random_crops(
+  one_by_one = batching.prefetched(lambda step: batching.random_crops(
       pil, 3, 64, np.random.default_rng([5, step]), True, 0.125), 0, workers=3)
   assert all(np.array_equal(next(one_by_one), b) for b in first)
   assert first[0].shape == (3, 64, 64, 3) and first[0].dtype == np.float32
@@ -135,12 +136,12 @@ def test_crop_batches_depend_only_on_seed_and_step_whatever_the_threads():
 def test_crops_see_the_photo_at_scales_between_min_scale_and_one():
   image = coordinate_image(256, 256)
   rng = np.random.default_rng(0)
-  plain = [data.random_crop(Image.fromarray(image), 64, rng) for _ in range(20)]
+  plain = [batching.random_crop(Image.fromarray(image), 64, rng) for _ in range(20)]
   for c in plain:  # scale 1: the photo's own pixels
     x, y = int(c[0, 0, 0]), int(c[0, 0, 1])
     assert np.array_equal(c, image[y:y + 64, x:x + 64])
   # on the coordinate ramp a crop's pixel step is 1/scale; 64 / 256 caps the scale from below
   steps = [(float(c[32, 48, 0]) - float(c[32, 16, 0])) / 32 for c in
-           (data.random_crop(Image.fromarray(image), 64, rng, 0.125) for _ in range(200))]
+           (batching.random_crop(Image.fromarray(image), 64, rng, 0.125) for _ in range(200))]
   assert min(steps) > 0.95 and max(steps) < 4.05
   assert max(steps) > 3 and min(steps) < 1.5

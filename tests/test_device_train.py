@@ -9,7 +9,7 @@ import numpy as np
 import jax
 
 from conftest import TINY, load_script, run_python
-from rdm import data, model, zoo
+from rdm import data, files, model, zoo
 
 SHRINK = ['--probe_steps', '4', '--set', 'model.N=8', 'model.M=8', 'train.batch_size=2',
           'train.crop=64', 'train.warmup_steps=5', 'train.eval_side=128', 'adapt.batch_size=1']
@@ -56,7 +56,7 @@ def test_packing_keeps_every_training_photo_downscaled(tmp_path, photo_dirs, bik
   photos = tmp_path / 'photos'
   shutil.copytree(photo_dirs, photos)
   (photos / 'more' / 'a-package').mkdir(parents=True)
-  data.save_png(photos / 'more' / 'a-package' / '0.png', bikes_frames[0])  # train has a 0.png
+  files.save_png(photos / 'more' / 'a-package' / '0.png', bikes_frames[0])  # train has a 0.png
   result = run_python(['scripts/pack_photos.py', '--photos', str(photos), '--out',
                        str(tmp_path / 'pack'), '--short_side', '64'],
                       timeout=300)
@@ -73,7 +73,7 @@ def test_device_training_starts_from_weights_trained_elsewhere(tmp_path, photo_d
   source.mkdir()
   params = model.init_params(TINY, jax.random.PRNGKey(7))
   (source / 'params.msgpack').write_bytes(flax.serialization.to_bytes(params))
-  data.write_json(source / 'state.json', {'steps_total': 1234})
+  files.write_json(source / 'state.json', {'steps_total': 1234})
   state = device_run(tmp_path / 'out', photo_dirs, 100, '--init', str(source / 'params.msgpack'))
   assert state['sittings'] == 1
   assert state['started_from'] == {'init_from': str(source / 'params.msgpack'),
