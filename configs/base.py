@@ -32,7 +32,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.min_scale = 1.0
   c.train.eval_side = 512  # held-out photos: downscaled to this short side, centre-cropped square
   # 256² crops make z 4×4: with 128² crops z is 2×2 and every z position touches the border, so
-  # h_s never learns the interior and full frames cost far more than their crops (WORKSPACE.md).
+  # h_s never learns the interior and full frames cost far more than their crops.
   c.train.crop = 256  # random square crop side, pixels
   c.train.batch_size = 2  # crops per step, over all devices (2×256² = the pixels of 8×128²)
   c.train.steps = 3000  # total optimizer steps (the schedule spans them)
@@ -61,19 +61,19 @@ def get_config() -> ml_collections.ConfigDict:
   c.adapt.sigma_slab = 0.05  # σ_slab: std of the slab; σ_spike = t/6
   # Further priors an opened leaf may be coded under, as comma-separated 'α:σ_slab' pairs (same
   # t): each takes the one of fewest bits, the update carries the priors so used and names each
-  # leaf's in ⌈log2 J⌉ bits. '' = the paper's one prior. These three (for leaves changed in ~1 %,
-  # ~10 %, ~50 % of entries) lowered full's coded L_RDM at every β of bikes and carphone.
+  # leaf's in ⌈log2 J⌉ bits. '' = the paper's one prior. These three suit leaves changed in ~1 %,
+  # ~10 % and ~50 % of their entries (their effect: experiments/LOG.md).
   c.adapt.leaf_priors = '100:0.01,10:0.005,1:0.005'
   c.adapt.model_rate = True  # include M in the loss (RQ2 ablation: False)
   # What M's gradient follows (its value is always the bits the coder writes for δ̂):
   # 'bins' (straight-through bin masses, flat at δ̂ = 0), 'density' (the continuous prior, which
   # pulls entries inside the zero bin back to 0) or 'noise' (bin masses at δ + U(±t/2)). Noise
-  # sends ~3× the update bits of density and ends lower in coded L_RDM at 8 of the 10 RQ1 points
-  # of bikes and carphone (WORKSPACE.md); bins alone turns δ̂ dense.
+  # lets entries leave the zero bin that density holds back; bins alone turns δ̂ dense
+  # (the comparison: experiments/LOG.md).
   c.adapt.rate_gradient = 'noise'
   c.adapt.quantize_aware = True  # train with δ̂ (False: train δ, quantize at the end; RQ2)
   # Proxy for round() in R while adapting: 'noise' (as in training) or 'ste' (the rounded latents
-  # the coder pays for). Measured on bikes, β=128: noise is slightly better (WORKSPACE.md).
+  # the coder pays for; the comparison: experiments/LOG.md).
   c.adapt.rate_mode = 'noise'
   c.adapt.steps = 200  # encoder-phase steps (encoder mode: all; full mode: before the joint phase)
   c.adapt.joint_steps = 200  # full mode: steps of g_a, h_a and δ together after the encoder phase

@@ -6,9 +6,8 @@ Default: the bundled bikes clip (20 I-frames, 640×272), global model msh-n64-be
 β=128, t=0.005; 200 encoder-phase + 200 joint-phase steps of 2 whole I-frames, 9 candidates
 and the best one without its unpaid leaves of δ̂ coded: under 10 min on 2 quiet CPU cores. Prints
 real-byte bpp (latent / model / header / total), PSNR and coded L_RDM for the global model,
-encoder-only finetuning and the stream written (θ_D v6, as RQ1's bikes β=128 point of the same
-settings: 0.3253 / 35.20, 0.3115 / 35.12, 0.3045 bpp / 35.02 dB, in 9 min 27 s), and writes
-results-*.json, rd-*.png and the .rdm to the workdir (WORKSPACE.md).
+encoder-only finetuning and the stream written, and writes results-*.json, rd-*.png and the .rdm
+to the workdir (its latest result: WORKSPACE.md).
 Other videos: --config.data.video=PATH; sweeps: --config.loss.beta=..., --config.adapt.t=...
 """
 from configs import base
