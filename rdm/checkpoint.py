@@ -18,7 +18,6 @@ import orbax.checkpoint as ocp
 from rdm import distributed
 from rdm import errors
 from rdm import files
-from rdm import zoo
 
 
 def manager(directory: str | pathlib.Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
@@ -51,12 +50,12 @@ JOINT_FIELDS = ('mode', 'groups', 't', 'alpha', 'sigma_slab', 'leaf_priors', 'mo
                 'rate_gradient', 'quantize_aware', 'delta_lr', 'joint_encoder_lr')
 
 
-def run_fingerprint(config, phase: str, base_params, frames: np.ndarray) -> dict:
-  """What a finetuning phase's checkpoints were made from: θ_D, the I-frames and every setting
-  a step depends on (step counts aside, so a finished run can be continued)."""
+def run_fingerprint(config, phase: str, theta_d_hash: str, frames: np.ndarray) -> dict:
+  """What a finetuning phase's checkpoints were made from: θ_D (zoo.params_hash), the I-frames
+  and every setting a step depends on (step counts aside, so a finished run can be continued)."""
   ignored = RESUMABLE_FIELDS + CODING_FIELDS + (JOINT_FIELDS if phase == 'encoder' else ())
   fingerprint = {
-      'phase': phase, 'theta_D': zoo.params_hash(base_params),
+      'phase': phase, 'theta_D': theta_d_hash,
       'frames': hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest(),
       'frames_shape': list(frames.shape), 'beta': config.loss.beta, 'seed': config.seed,
       'quantization': config.quantization.to_dict(),

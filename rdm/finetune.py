@@ -34,6 +34,7 @@ from rdm import model
 from rdm import model_prior
 from rdm import model_update
 from rdm import trainer
+from rdm import zoo
 from rdm.candidate import Candidate
 
 MODES = ('none', 'latents', 'encoder', 'full')
@@ -112,9 +113,8 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
     state = state.replace(opt_state=trainer.carry_adam_moments(state.opt_state,
                                                                 previous_opt_state))
   mgr = checkpoint.manager(workdir / 'checkpoints')
-  checkpoint.check_resumable(workdir, checkpoint.run_fingerprint(config, phase, base_params,
-                                                                  frames),
-                             mgr.latest_step() is not None)
+  fingerprint = checkpoint.run_fingerprint(config, phase, zoo.params_hash(base_params), frames)
+  checkpoint.check_resumable(workdir, fingerprint, mgr.latest_step() is not None)
   state = checkpoint.restore_latest(mgr, state) or state
   start = int(state.step)
   loss_fn = functools.partial(
