@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_python
+from conftest import ROOT, load_script, run_python
 
 
 def test_a_sweep_point_and_its_report(use_tiny_models, tmp_path):
@@ -230,3 +230,15 @@ def test_the_main_jobs_plot_zooms_on_its_operating_points_and_labels_their_diffe
   curves = {'JPEG': [{'bpp': 0.3, 'psnr': 31.0}, {'bpp': 2.0, 'psnr': 45.0}]}
   report.plot_rd(tmp_path / 'rd.png', points, curves, 'test', 'global')
   assert (tmp_path / 'rd.png').stat().st_size > 20_000
+
+
+def test_the_package_has_no_import_cycle_and_the_graph_script_finds_one(tmp_path):
+  graph = load_script('import_graph')
+  modules = {p.stem: p for p in (ROOT / 'rdm').glob('*.py') if p.stem != '__init__'}
+  floor = graph.floors(modules, graph.arrows(modules))
+  assert floor['errors'] == 1 and floor['cli'] > floor['job'] > floor['pipeline']
+  (tmp_path / 'a.py').write_text('from rdm import b\n')
+  (tmp_path / 'b.py').write_text('def f():\n  from rdm import a\n')  # lazy imports count too
+  looped = {p.stem: p for p in tmp_path.glob('*.py')}
+  with pytest.raises(SystemExit, match='import cycle'):
+    graph.floors(looped, graph.arrows(looped))
