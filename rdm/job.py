@@ -13,8 +13,8 @@ from rdm import data
 from rdm import distributed
 from rdm import files
 from rdm import finetune
+from rdm import job_report
 from rdm import pipeline
-from rdm import report
 from rdm import stream
 from rdm import zoo
 
@@ -87,11 +87,11 @@ def run(config, workdir: str) -> dict:
         f'β={config.loss.beta:g}, model {theta_d.name}; written: {result.summary["label"]} '
         f'(lowest coded L_RDM of {len(result.candidates)} candidates), decoded bit-exactly in a '
         'fresh process')
-  print(report.format_table(rows))
+  print(job_report.format_table(rows))
   curves = {**anchor_curves(frames),
             **shipped_curves(frames, theta_d, rows[GLOBAL_ROW], config.loss.beta)}
   plot_path = workdir / f'rd-{video}-{name}.png'
-  report.plot_rd(plot_path, rows, curves, f'{video} I-frames, β={config.loss.beta:g}',
+  job_report.plot_rd(plot_path, rows, curves, f'{video} I-frames, β={config.loss.beta:g}',
                  GLOBAL_ROW)
   results = {'video': video, 'frames': int(len(frames)), 'height': int(frames.shape[1]),
              'width': int(frames.shape[2]), 'config': json.loads(config.to_json()),

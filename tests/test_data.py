@@ -84,7 +84,7 @@ def test_the_default_paths_never_import_tensorflow():
   finetuning load none of it, even where it is installed (as in the suite's environment)."""
   result = run_python(['-c', (
       'import sys; import rdm.cli, rdm.codec, rdm.main, rdm.train, rdm.finetune, rdm.stream, '
-      'rdm.job, rdm.report, rdm.baselines; '
+      'rdm.job, rdm.job_report, rdm.baselines; '
       'print(sorted(m for m in sys.modules if m.split(".")[0] in '
       '("tensorflow", "tensorflow_datasets", "tensorflow_compression")))')])
   assert result.returncode == 0, result.stderr[-2000:]

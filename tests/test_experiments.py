@@ -216,7 +216,7 @@ def test_a_clip_given_by_path_has_its_workdir_one_level_under_the_root(use_tiny_
 
 
 def test_the_main_jobs_plot_zooms_on_its_operating_points_and_labels_their_differences(tmp_path):
-  from rdm import report
+  from rdm import job_report as report
   points = {'global': {'bpp_total': 0.3253, 'psnr': 35.20, 'L_rdm_coded': 63.5},
             'encoder-only': {'bpp_total': 0.3115, 'psnr': 35.12, 'L_rdm_coded': 62.2},
             'full': {'bpp_total': 0.3045, 'psnr': 35.02, 'L_rdm_coded': 61.7}}
