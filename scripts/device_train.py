@@ -111,6 +111,15 @@ def returned_state(folder: pathlib.Path) -> dict:
   return json.loads((folder / 'state.json').read_text())
 
 
+def steps_behind(init: str) -> int | None:
+  """Optimizer steps behind --init: a params file with its run's state.json beside it (a folder a
+  run returned, or weights trained elsewhere) says so; otherwise train.steps_behind."""
+  state = pathlib.Path(init).with_name('state.json') if init.endswith('.msgpack') else None
+  if state is not None and state.is_file():
+    return json.loads(state.read_text())['steps_total']
+  return train.steps_behind(init)
+
+
 def returned_params(params):
   """θ as it comes back: bfloat16 (a paper-scale float32 θ would not fit a returned file)."""
   return jax.tree_util.tree_map(lambda x: np.asarray(x, jnp.bfloat16), params)
@@ -157,9 +166,8 @@ def main():
   config, adapt_config = load_configs(args.config, args.photos, overrides)
   arch = model.Architecture(config.model.N, config.model.M)
   init = str(args.resume / RETURNED_PARAMS) if args.resume else args.init
-  returned = returned_state(args.resume) if args.resume else {'steps_total': None, 'sittings': 0}
-  steps_before = returned['steps_total'] if args.resume else train.steps_behind(init)
-  sittings_before = returned['sittings']
+  steps_before = steps_behind(init)
+  sittings_before = returned_state(args.resume)['sittings'] if args.resume else 0
   say(f'devices: {jax.devices()}; jax {jax.__version__}, flax {flax.__version__}, '
       f'python {sys.version.split()[0]}')
   with tempfile.TemporaryDirectory() as tmp:
