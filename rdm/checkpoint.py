@@ -5,7 +5,6 @@ from, and the candidates it saves for the coder.
 Orbax writes each step into a temporary directory and renames it when complete, so a run killed
 mid-save leaves the previous checkpoint intact.
 """
-import hashlib
 import json
 import pathlib
 from typing import Any
@@ -15,6 +14,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from rdm import data
 from rdm import distributed
 from rdm import errors
 from rdm import files
@@ -56,7 +56,7 @@ def run_fingerprint(config, phase: str, theta_d_hash: str, frames: np.ndarray) -
   ignored = RESUMABLE_FIELDS + CODING_FIELDS + (JOINT_FIELDS if phase == 'encoder' else ())
   fingerprint = {
       'phase': phase, 'theta_D': theta_d_hash,
-      'frames': hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest(),
+      'frames': data.frames_digest(frames),
       'frames_shape': list(frames.shape), 'beta': config.loss.beta, 'seed': config.seed,
       'quantization': config.quantization.to_dict(),
       'adapt': {k: v for k, v in config.adapt.to_dict().items() if k not in ignored}}

@@ -2,6 +2,7 @@
 
 Pure numpy + Pillow + the ffmpeg binary of imageio-ffmpeg.
 """
+import hashlib
 import importlib.util
 import pathlib
 import subprocess
@@ -160,3 +161,8 @@ def read_iframes(video: str, fps: float = IFRAME_FPS, max_frames: int | None = N
     raise InputError(f'{path}: no frames at {fps} fps')
   frames = np.frombuffer(result.stdout[:count * frame_bytes], np.uint8)
   return frames.reshape(count, height, width, 3)
+
+
+def frames_digest(frames: np.ndarray) -> str:
+  """sha256 of the I-frames' bytes: what a run's checkpoints and coded candidates were made from."""
+  return hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest()

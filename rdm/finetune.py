@@ -61,11 +61,11 @@ def validate(config) -> None:
     raise errors.ConfigError(f'loss.beta must be >= 0, got {config.loss.beta}')
   priors_from_config(cfg)
   if cfg.rate_gradient not in model_update.RATE_GRADIENTS:
-    raise errors.ConfigError(f'adapt.rate_gradient must be one of {model_update.RATE_GRADIENTS}, '
-                     f'not {cfg.rate_gradient!r}')
+    raise errors.ConfigError(f'adapt.rate_gradient must be one of '
+                             f'{model_update.RATE_GRADIENTS}, not {cfg.rate_gradient!r}')
   if cfg.steps < 0 or cfg.joint_steps < 0 or cfg.batch_size < 1 or cfg.candidates < 1:
-    raise errors.ConfigError('adapt.steps and adapt.joint_steps must be >= 0, adapt.batch_size and '
-                     'adapt.candidates >= 1')
+    raise errors.ConfigError('adapt.steps and adapt.joint_steps must be >= 0, adapt.batch_size '
+                             'and adapt.candidates >= 1')
 
 
 def rdm_loss_fn(train_vars, base_params, x, keys, *, arch, priors, groups, beta, total_pixels,
@@ -107,11 +107,11 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
   # whatever its gradient, which costs a converged model more than early finetuning gains.
   encoder_lr = (cfg.joint_encoder_lr or cfg.lr) if phase == 'joint' else cfg.lr
   tx = trainer.make_optimizer({'encoder': encoder_lr, 'delta': cfg.delta_lr or cfg.lr},
-                               cfg.warmup_steps, steps, cfg.end_lr_factor)
+                              cfg.warmup_steps, steps, cfg.end_lr_factor)
   state = trainer.create_train_state(initial, tx)
   if previous_opt_state is not None:
     state = state.replace(opt_state=trainer.carry_adam_moments(state.opt_state,
-                                                                previous_opt_state))
+                                                               previous_opt_state))
   mgr = checkpoint.manager(workdir / 'checkpoints')
   fingerprint = checkpoint.run_fingerprint(config, phase, zoo.params_hash(base_params), frames)
   checkpoint.check_resumable(workdir, fingerprint, mgr.latest_step() is not None)
@@ -131,15 +131,15 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
   if start == 0 and 0 in keep:
     checkpoint.save_candidate(workdir, 0, state.params)
   p_state = trainer.replicate(state)
-  frozen = jax.device_put(base_params)
+  p_frozen = trainer.replicate(base_params)
   history = []
   t_start = time.perf_counter()
   bar = tqdm(range(start, steps), initial=start, total=steps, desc=f'adapt {phase}',
              unit='step', dynamic_ncols=True, disable=not distributed.is_primary())
   for step in bar:
     batch = trainer.padded_batch(next(batches), trainer.example_keys(seed, step, cfg.batch_size),
-                               jax.device_count())
-    p_state, m = trainer.parallel_step(p_step, p_state, frozen, devices, *batch)
+                                 jax.device_count())
+    p_state, m = trainer.parallel_step(p_step, p_state, p_frozen, devices, *batch)
     trainer.check_finite(m, step + 1)
     done = step + 1
     if done % cfg.log_every == 0 or done == steps:
@@ -187,8 +187,8 @@ def adapt(config, arch, base_params, frames: np.ndarray, workdir: pathlib.Path,
   if cfg.mode == 'none':
     return Adapted([Candidate('none', 0, base_params, None)], None, [])
   if cfg.mode == 'latents':
-    latents_, history = latents.optimize_latents(config, arch, base_params, frames)
-    return Adapted([Candidate('latents', 0, base_params, None)], latents_, history)
+    optimized, history = latents.optimize_latents(config, arch, base_params, frames)
+    return Adapted([Candidate('latents', 0, base_params, None)], optimized, history)
   priors = priors_from_config(cfg)
   encoder = {g: base_params[g] for g in model.SENDER_GROUPS}
   encoder_dir = encoder_workdir or (workdir if cfg.mode == 'encoder' else workdir / 'encoder')

@@ -92,7 +92,7 @@ def run(config, workdir: str) -> dict:
             **shipped_curves(frames, theta_d, rows[GLOBAL_ROW], config.loss.beta)}
   plot_path = workdir / f'rd-{video}-{name}.png'
   job_report.plot_rd(plot_path, rows, curves, f'{video} I-frames, β={config.loss.beta:g}',
-                 GLOBAL_ROW)
+                     GLOBAL_ROW)
   results = {'video': video, 'frames': int(len(frames)), 'height': int(frames.shape[1]),
              'width': int(frames.shape[2]), 'config': json.loads(config.to_json()),
              'rows': rows, 'candidates': result.candidates, 'curves': curves,

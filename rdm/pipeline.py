@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from rdm import baselines
 from rdm import container
+from rdm import data
 from rdm import files
 from rdm import finetune
 from rdm import losses
@@ -86,7 +87,7 @@ def encode_video(config, frames: np.ndarray, workdir: pathlib.Path,
                            encoder_workdir)
   beta = config.loss.beta
   cache = (encoder_workdir.parent if encoder_workdir else workdir) / 'coded'
-  digest = hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest()
+  digest = data.frames_digest(frames)
   coded = []  # (candidate, encoded or None when its summary was kept, summary), in coding order
 
   def encode(candidate: Candidate) -> stream.Encoded:
@@ -128,7 +129,7 @@ def encode_and_check(config, frames: np.ndarray, workdir: pathlib.Path,
   if not np.array_equal(stream.decode(result.encoded.data), result.encoded.x_hat):
     raise RuntimeError('decoded frames differ from the encoder\'s reconstruction')
   workdir.mkdir(parents=True, exist_ok=True)
-  (workdir / 'stream.rdm').write_bytes(result.encoded.data)
+  files.write_atomic(workdir / 'stream.rdm', result.encoded.data)
   return {**result.summary, 'seconds': seconds, 'candidates': result.candidates,
           'history': result.history[-1:]}
 

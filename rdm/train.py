@@ -117,7 +117,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                'no' if eval_images is None else len(eval_images), devices,
                model.parameter_count(state.params))
   batches = batching.crop_batches(images, cfg.batch_size, cfg.crop, config.seed, start,
-                              min_scale=cfg.min_scale)
+                                  min_scale=cfg.min_scale)
   p_step = trainer.make_parallel_step(global_loss_fn(config, arch), tx)
   p_state = trainer.replicate(state)
   metrics_path = workdir / 'metrics.jsonl'

@@ -146,12 +146,10 @@ def replicate(tree):
 
 
 def make_parallel_step(loss_fn, tx, step_fn=train_step):
-  """step_fn pmapped over all local devices (one device is the same code path); its frozen
-  argument is the same on every device."""
+  """step_fn pmapped over all local devices (one device is the same code path); the state and
+  the frozen arrays it takes are replicate()d, the batch shard()ed."""
   step = functools.partial(step_fn, loss_fn=loss_fn, tx=tx, axis_name=AXIS)
-  batch_arrays = 3 if step_fn is ordered_train_step else 2  # x, keys[, weights]
-  return jax.pmap(step, axis_name=AXIS, in_axes=(0, None) + (0,) * batch_arrays,
-                  donate_argnums=0)
+  return jax.pmap(step, axis_name=AXIS, donate_argnums=0)
 
 
 def shard(x: np.ndarray, devices: int) -> np.ndarray:
@@ -161,11 +159,12 @@ def shard(x: np.ndarray, devices: int) -> np.ndarray:
   return x.reshape(devices, x.shape[0] // devices, *x.shape[1:])
 
 
-def parallel_step(p_step, p_state, frozen, devices: int, *global_batch):
-  """One pmapped step on this process's rows of the global batch (x, keys[, weights]); metrics
-  as host floats (identical on every process: the step reduces over all of them)."""
+def parallel_step(p_step, p_state, p_frozen, devices: int, *global_batch):
+  """One pmapped step on this process's rows of the global batch (x, keys[, weights]), with
+  the replicated frozen arrays; metrics as host floats (identical on every process: the step
+  reduces over all of them)."""
   local = [shard(distributed.local_rows(np.asarray(a)), devices) for a in global_batch]
-  p_state, m = p_step(p_state, frozen, *local)
+  p_state, m = p_step(p_state, p_frozen, *local)
   return p_state, {k: float(v[0]) for k, v in jax.device_get(m).items()}
 
 
