@@ -33,7 +33,7 @@ def digest(overrides: dict) -> str:
 def joint_only(key: str) -> bool:
   """Whether an override changes the joint phase alone (the encoder phase never reads it)."""
   section, _, field = key.partition('.')
-  return section == 'adapt' and field in checkpoint.JOINT_FIELDS
+  return section == 'adapt' and field in checkpoint.JOINT_FIELDS + ('joint_steps',)
 
 
 def point_dir(root: pathlib.Path, video: str, model: str, beta: float, overrides: dict):

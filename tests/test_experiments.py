@@ -210,7 +210,10 @@ def test_a_clip_given_by_path_has_its_workdir_one_level_under_the_root(use_tiny_
   by_path = sweep.point_dir(tmp_path, 'data/videos/clip.mp4', 'tiny-a', 128.0, {'data.fps': 6})
   assert by_path.parent == tmp_path and by_path.name.startswith('clip.mp4-')
   # A joint-phase override leaves the encoder phase's workdir where it was; a data one moves it.
-  assert sweep.point_dir(tmp_path, 'bikes', 'tiny-a', 128.0, {'adapt.delta_lr': 1e-3}) == \
+  for joint_setting in ({'adapt.delta_lr': 1e-3}, {'adapt.joint_steps': 800}):
+    assert sweep.point_dir(tmp_path, 'bikes', 'tiny-a', 128.0, joint_setting) == \
+        sweep.point_dir(tmp_path, 'bikes', 'tiny-a', 128.0, {})
+  assert sweep.point_dir(tmp_path, 'bikes', 'tiny-a', 128.0, {'adapt.steps': 800}) != \
       sweep.point_dir(tmp_path, 'bikes', 'tiny-a', 128.0, {})
   assert by_path != sweep.point_dir(tmp_path, 'data/videos/clip.mp4', 'tiny-a', 128.0, {})
 
