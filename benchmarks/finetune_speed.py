@@ -2,21 +2,29 @@
 process, so the peak resident memory is that mode's alone).
 
     python benchmarks/finetune_speed.py --mode full --steps 40 --out full.json
+    RDM_MODELS=... python benchmarks/finetune_speed.py --mode full --steps 10 --size 1280x720 \
+        --config.global_model=<an imported CompressAI model> --config.data.max_frames=1 \
+        --config.adapt.batch_size=1 --out zoo-720p.json
 
-bikes I-frames, msh-n64-beta128, the main job's settings (whole frames, batch 2; full mode: the
-joint phase; latents mode optimises whole frames, 3 of them). Steps per second from the metric
+By default bikes I-frames, msh-n64-beta128, the main job's settings (whole frames, batch 2; full
+mode: the joint phase; latents mode optimises whole frames, 3 of them); any config field by
+--config.a.b=v, and --size resizes the frames. Steps per second from the metric
 lines after the first (compiling) one; pixels per second = steps/s × pixels per step; peak RSS
 from getrusage.
 """
-import argparse
 import json
 import pathlib
 import resource
 import tempfile
 
+from absl import app
+from absl import flags
+import numpy as np
+from PIL import Image
 
-from configs import base
-from rdm import data, finetune, zoo
+from rdm import configuration, data, finetune, zoo
+
+FLAGS = flags.FLAGS
 
 
 def steps_per_second(history: list, per_frame: bool) -> float:
@@ -27,23 +35,31 @@ def steps_per_second(history: list, per_frame: bool) -> float:
   return steps / (last['time_s'] - first['time_s'])
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--mode', required=True, choices=('full', 'encoder', 'latents'))
-  parser.add_argument('--steps', type=int, default=40)
-  parser.add_argument('--video', default='bikes')
-  parser.add_argument('--out', required=True, type=pathlib.Path)
-  args = parser.parse_args()
-  config = base.adapting()
-  config.data.video = args.video
-  config.adapt.mode = args.mode
-  frames = data.read_iframes(args.video, config.data.fps)
-  if args.mode == 'latents':
-    frames = frames[:3]  # per-frame optimisation: a few frames give its speed
+def define_flags() -> None:
+  configuration.define_config_flag('xiph_beta.py')
+  flags.DEFINE_enum('mode', None, ('full', 'encoder', 'latents'), 'adaptation mode', required=True)
+  flags.DEFINE_integer('steps', 40, 'finetuning steps measured')
+  flags.DEFINE_string('size', '', 'WxH: resize the I-frames (e.g. 1280x720); empty: as they are')
+  flags.DEFINE_string('out', None, 'the result .json', required=True)
+
+
+def resized(frames: np.ndarray, size: str) -> np.ndarray:
+  if not size:
+    return frames
+  w, h = (int(v) for v in size.split('x'))
+  return np.stack([np.asarray(Image.fromarray(x).resize((w, h), Image.LANCZOS)) for x in frames])
+
+
+def main(argv):
+  del argv
+  args = FLAGS
+  config = FLAGS.config
+  frames = data.read_iframes(config.data.video, config.data.fps, config.data.max_frames or None)
+  frames = resized(frames[:3] if args.mode == 'latents' else frames, args.size)
   # latents: steps per frame = steps·batch/frames, so this gives `args.steps` steps per frame.
-  config.adapt.steps = args.steps * (len(frames) if args.mode == 'latents' else 1)
-  config.adapt.joint_steps = args.steps
-  config.adapt.log_every = 5
+  config = configuration.with_fields(config, {
+      'adapt.mode': args.mode, 'adapt.joint_steps': args.steps, 'adapt.log_every': 5,
+      'adapt.steps': args.steps * (len(frames) if args.mode == 'latents' else 1)})
   theta_d = zoo.load_global_model(config.global_model)
   arch, params = theta_d.arch, theta_d.params
   with tempfile.TemporaryDirectory() as workdir:
@@ -61,8 +77,9 @@ def main():
             'mpix_per_s': rate * pixels / 1e6,
             'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
   print(json.dumps(result))
-  args.out.write_text(json.dumps(result) + '\n')
+  pathlib.Path(args.out).write_text(json.dumps(result) + '\n')
 
 
 if __name__ == '__main__':
-  main()
+  define_flags()
+  app.run(main, flags_parser=configuration.parse_flags)

@@ -5,14 +5,14 @@
 import pathlib
 import tempfile
 
-from configs import base
-from rdm import data, finetune, zoo
+from configs import xiph_beta
+from rdm import configuration, data, finetune, zoo
 
 
 def main():
   frames = data.read_iframes('bikes', 2.0, 2)
   theta_d = zoo.load_global_model('msh-n64-beta128')
-  config = base.adaptation('bikes', 'full', 128.0, theta_d.name, {
+  config = configuration.with_fields(xiph_beta.get_config(), {
       'adapt.steps': 1, 'adapt.joint_steps': 1, 'adapt.candidates': 1, 'adapt.log_every': 1})
   with tempfile.TemporaryDirectory() as workdir:
     history = finetune.adapt(config, theta_d.arch, theta_d.params, frames,

@@ -17,8 +17,8 @@ import pathlib
 
 import numpy as np
 
-from configs import base
-from rdm import checkpoint, data, finetune, model_update, prune, zoo
+from configs import xiph_beta
+from rdm import checkpoint, configuration, data, finetune, model_update, prune, zoo
 
 
 def truncated(kernel: np.ndarray, rank: int, layout: str) -> tuple[np.ndarray, int, float]:
@@ -45,7 +45,7 @@ def main():
   p.add_argument('--out', type=pathlib.Path)
   args = p.parse_args()
   model = zoo.ladder_model(args.beta, '')
-  config = base.adaptation(args.video, 'full', args.beta, model, {})
+  config = configuration.adaptation(xiph_beta.get_config(), args.video, 'full', args.beta, model)
   theta_d = zoo.load_global_model(model)
   frames = data.read_iframes(args.video, config.data.fps, config.data.max_frames or None)
   template = finetune.joint_vars(theta_d.params, config.adapt.groups)

@@ -22,6 +22,7 @@ for name in dogcrop960 dogdown960; do
   out="experiments/results/rq1-$name${SUFFIX--thetaD6}.jsonl"
   "$py" experiments/sweep.py --out "$out" --video "$clip" --modes encoder,full \
     --betas "${BETAS:-128,2048,512,32,8}" \
-    --set data.fps="${FPS:-6}" adapt.crop=256 adapt.batch_size=4 adapt.candidates=2
+    --config.data.fps="${FPS:-6}" --config.adapt.crop=256 --config.adapt.batch_size=4 \
+    --config.adapt.candidates=2
   "$py" experiments/report.py "$out" --anchor encoder
 done

@@ -13,7 +13,7 @@ for video in ${VIDEOS:-bikes carphone}; do
     --betas "${BETAS:-8,32,128,512,2048}"
   if [[ -n ${EQUAL_STEPS:-} ]]; then
     "$py" experiments/sweep.py --out "$out" --video "$video" --modes encoder --tag 400steps \
-      --betas "${BETAS:-8,32,128,512,2048}" --set adapt.steps=400
+      --betas "${BETAS:-8,32,128,512,2048}" --config.adapt.steps=400
   fi
   "$py" experiments/report.py "$out" --anchor encoder
   "$py" experiments/rq4.py --candidates "$out"

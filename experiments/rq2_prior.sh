@@ -12,18 +12,19 @@ suffix=${SUFFIX--thetaD6}
 betas=${BETAS:-128}
 parts=${PARTS:-ablations prior}
 # Only joint-phase settings vary, so every point shares the default's encoder phase (and the
-# default point itself is RQ1's). EXTRA: overrides for every point, e.g. "adapt.joint_steps=400".
+# default point itself is RQ1's). EXTRA: overrides for every point, e.g. "--config.adapt.joint_steps=400".
 sweep() { "$py" experiments/sweep.py --video "$video" --modes full --betas "$betas" "$@"; }
 if [[ $parts == *ablations* ]]; then
   out="experiments/results/rq2-$video$suffix.jsonl"
-  sweep --out "$out" --set ${EXTRA:-}
-  sweep --out "$out" --tag noM --set ${EXTRA:-} adapt.model_rate=false
-  sweep --out "$out" --tag noQ --set ${EXTRA:-} adapt.quantize_aware=false
-  sweep --out "$out" --tag noM-noQ --set ${EXTRA:-} adapt.model_rate=false adapt.quantize_aware=false
+  sweep --out "$out" ${EXTRA:-}
+  sweep --out "$out" --tag noM ${EXTRA:-} --config.adapt.model_rate=false
+  sweep --out "$out" --tag noQ ${EXTRA:-} --config.adapt.quantize_aware=false
+  sweep --out "$out" --tag noM-noQ ${EXTRA:-} --config.adapt.model_rate=false \
+    --config.adapt.quantize_aware=false
 fi
 if [[ $parts == *prior* ]]; then
   for kv in ${PRIOR:-adapt.t=0.0025 adapt.t=0.01 adapt.t=0.02 adapt.alpha=100 adapt.alpha=10000 \
                      adapt.sigma_slab=0.02 adapt.sigma_slab=0.1}; do
-    sweep --out "experiments/results/prior-$video$suffix.jsonl" --tag "$kv" --set ${EXTRA:-} "$kv"
+    sweep --out "experiments/results/prior-$video$suffix.jsonl" --tag "$kv" ${EXTRA:-} "--config.$kv"
   done
 fi

@@ -1,6 +1,6 @@
 """RQ3: where the model update goes — per parameter group of δ̂ and the split of the bits.
 
-    python experiments/rq3.py --video bikes --beta 128 [--set adapt.joint_steps=400]
+    python experiments/rq3.py --video bikes --beta 128 [--config.adapt.joint_steps=400]
         [--out experiments/results/rq3-bikes-b128.json] [--workdir W [--encoder_workdir E]]
 
 Finetunes in full mode (current defaults; --workdir: resumes, or reuses, a finished run such as a
@@ -12,16 +12,30 @@ written encoder (it co-adapted with δ̂, so this is the leaf's marginal value a
 point, not its value alone); then header / update / z / y bits. Writes --out (default
 experiments/results/rq3-<video>-b<beta>.json).
 """
-import argparse
 import json
 import pathlib
 import tempfile
 
+from absl import app
+from absl import flags
 import numpy as np
 
-from configs import base
-from rdm import (checkpoint, container, data, finetune, model_prior, model_update, pipeline,
-                 prune, stream)
+from rdm import (checkpoint, configuration, container, data, finetune, model_prior,
+                 model_update, pipeline, prune, stream)
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line (defined only when run, so tests may import this module)."""
+  configuration.define_config_flag('xiph_beta.py')
+  flags.DEFINE_string('video', 'bikes', 'a video file or a bundled clip name')
+  flags.DEFINE_float('beta', 128.0, 'β')
+  flags.DEFINE_string('model', 'msh-n64-beta128', 'θ_D')
+  flags.DEFINE_string('out', None, 'the report (default: experiments/results/'
+                      'rq3-<video>-b<beta>.json)')
+  flags.DEFINE_string('workdir', None, 'finetuning checkpoints (default: temporary)')
+  flags.DEFINE_string('encoder_workdir', None, "the encoder phase's, if elsewhere")
 
 
 def channel_flag_bits(prior: model_prior.SpikeSlab, k: np.ndarray) -> float:
@@ -62,24 +76,16 @@ def group_stats(update: model_update.ModelUpdate) -> list[dict]:
   return rows
 
 
-def main():
-  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  p.add_argument('--video', default='bikes')
-  p.add_argument('--beta', type=float, default=128.0)
-  p.add_argument('--model', default='msh-n64-beta128')
-  p.add_argument('--set', nargs='*', default=[], help='config overrides, e.g. adapt.joint_steps=400')
-  p.add_argument('--out', type=pathlib.Path)
-  p.add_argument('--workdir', type=pathlib.Path, help='finetuning checkpoints (default: temporary)')
-  p.add_argument('--encoder_workdir', type=pathlib.Path, help="the encoder phase's, if elsewhere")
-  args = p.parse_args()
-  overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
-  config = base.adaptation(args.video, 'full', args.beta, args.model, overrides)
-  frames = data.read_iframes(args.video, config.data.fps, config.data.max_frames or None)
-  theta_d = pipeline.zoo.load_global_model(args.model)
+def main(argv):
+  del argv
+  config = configuration.adaptation(FLAGS.config, FLAGS.video, 'full', FLAGS.beta, FLAGS.model)
+  frames = data.read_iframes(FLAGS.video, config.data.fps, config.data.max_frames or None)
+  theta_d = pipeline.zoo.load_global_model(FLAGS.model)
+  encoder_workdir = FLAGS.encoder_workdir and pathlib.Path(FLAGS.encoder_workdir)
   with tempfile.TemporaryDirectory() as work:
-    workdir = args.workdir or pathlib.Path(work)
+    workdir = pathlib.Path(FLAGS.workdir or work)
     result = pipeline.encode_video(config, frames, workdir, theta_d,
-                                   encoder_workdir=args.encoder_workdir)
+                                   encoder_workdir=encoder_workdir)
     payload = container.read(result.encoded.data).update
     if not payload:
       print(f'the stream written ({result.summary["label"]}) carries no update: nothing to split')
@@ -108,8 +114,8 @@ def main():
   print('bits: ' + ', '.join(f'{k} {v} ({100 * v / total:.1f}%)' for k, v in split.items()) +
         f'; {8 * len(result.encoded.data) / pixels:.4f} bpp over {pixels} pixels '
         f'({result.summary["label"]})')
-  out = args.out or (pathlib.Path(__file__).resolve().parent / 'results' /
-                     f'rq3-{data.clip_name(args.video)}-b{args.beta:g}.json')
+  out = pathlib.Path(FLAGS.out or pathlib.Path(__file__).resolve().parent / 'results' /
+                     f'rq3-{data.clip_name(FLAGS.video)}-b{FLAGS.beta:g}.json')
   out.write_text(json.dumps({'config': json.loads(config.to_json()), 'groups': rows,
                              'bits_split': split, 'pixels': pixels,
                              'label': result.summary['label']}, indent=1) + '\n')
@@ -117,4 +123,5 @@ def main():
 
 
 if __name__ == '__main__':
-  main()
+  define_flags()
+  app.run(main, flags_parser=configuration.parse_flags)

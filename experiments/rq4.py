@@ -13,15 +13,33 @@ checked. One JSON line per point in --out (default experiments/results/rq4-<vide
 finished points are skipped); a plot beside it of
 ΔPSNR, Δbpp and ΔL = ΔMSE + β·Δbpp (full − encoder; ΔL < 0: full pays).
 """
-import argparse
 import json
 import pathlib
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from absl import app
+from absl import flags
 
-from configs import base
-from rdm import data, pipeline, zoo
+from rdm import configuration, data, pipeline, zoo
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line (defined only when run, so tests may import this module)."""
+  configuration.define_config_flag('xiph_beta.py')
+  flags.DEFINE_string('video', 'bikes', 'a video file or a bundled clip name')
+  flags.DEFINE_list('betas', '128', 'β of the points')
+  flags.DEFINE_list('steps', '50,100,200,400', 'the steps axis: steps of each phase')
+  flags.DEFINE_list('frames', '1,2,5,10,20', 'the frames axis: the first n I-frames')
+  flags.DEFINE_integer('frames_steps', 200, 'steps of each phase on the frames axis')
+  flags.DEFINE_string('model', '', 'θ_D where no ladder model is shipped for β')
+  flags.DEFINE_string('out', None, 'default: experiments/results/rq4-<video>.jsonl')
+  flags.DEFINE_string('workdirs', str(ROOT / 'runs' / 'rq4'), 'finetuning checkpoints')
+  flags.DEFINE_string('candidates', None, "a sweep's .jsonl: follow its full points' "
+                      'candidates instead of running')
+  flags.DEFINE_string('tag', '', 'with --candidates: the sweep tag of the points to follow')
 
 MODES = ('encoder', 'full')
 
@@ -107,49 +125,38 @@ def plot(records: list, path: pathlib.Path) -> None:
   plt.close(fig)
 
 
-def main():
-  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  p.add_argument('--video', default='bikes')
-  p.add_argument('--betas', default='128')
-  p.add_argument('--steps', default='50,100,200,400')
-  p.add_argument('--frames', default='1,2,5,10,20')
-  p.add_argument('--frames_steps', type=int, default=200)
-  p.add_argument('--set', nargs='*', default=[], help='config overrides for every point')
-  p.add_argument('--model', default='', help='θ_D where no ladder model is shipped for β')
-  p.add_argument('--out', type=pathlib.Path)
-  p.add_argument('--workdirs', type=pathlib.Path, default=ROOT / 'runs' / 'rq4')
-  p.add_argument('--candidates', type=pathlib.Path,
-                 help="a sweep's .jsonl: follow its full points' candidates instead of running")
-  p.add_argument('--tag', default='', help='with --candidates: the sweep tag of the points to follow')
-  args = p.parse_args()
-  if args.candidates:
-    report_candidates(args.candidates, args.tag)
+def main(argv):
+  del argv
+  if FLAGS.candidates:
+    report_candidates(pathlib.Path(FLAGS.candidates), FLAGS.tag)
     return
-  overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
-  out = args.out or ROOT / 'experiments' / 'results' / f'rq4-{data.clip_name(args.video)}.jsonl'
+  overrides = configuration.overrides()
+  video = FLAGS.video
+  out = pathlib.Path(FLAGS.out or ROOT / 'experiments' / 'results' /
+                     f'rq4-{data.clip_name(video)}.jsonl')
   done = {r['key'] for r in load(out)}
-  all_frames = data.read_iframes(args.video)
-  plan = [('steps', int(s), len(all_frames), int(s)) for s in args.steps.split(',') if s]
-  plan += [('frames', int(n), int(n), args.frames_steps) for n in args.frames.split(',')
+  all_frames = data.read_iframes(video, FLAGS.config.data.fps)
+  plan = [('steps', int(s), len(all_frames), int(s)) for s in FLAGS.steps if s]
+  plan += [('frames', int(n), int(n), FLAGS.frames_steps) for n in FLAGS.frames
            if n and int(n) <= len(all_frames)]
-  for beta in (float(b) for b in args.betas.split(',')):
-    model = zoo.ladder_model(beta, args.model)
+  for beta in (float(b) for b in FLAGS.betas):
+    model = zoo.ladder_model(beta, FLAGS.model)
     theta_d = None
     for mode in MODES:
       for axis, value, n_frames, steps in plan:
-        key = (f'{args.video}|{zoo.model_key(model)}|{mode}|{axis}={value}|'
+        key = (f'{video}|{zoo.model_key(model)}|{mode}|{axis}={value}|'
                f'{json.dumps(overrides, sort_keys=True)}')
         if key in done:
           continue
-        config = base.adaptation(args.video, mode, beta, model, {
-            **overrides, 'adapt.steps': steps, 'adapt.joint_steps': steps,
-            'data.max_frames': n_frames})
-        root = (args.workdirs / f'{data.clip_name(args.video)}-{zoo.model_key(model)}-'
+        config = configuration.with_fields(
+            configuration.adaptation(FLAGS.config, video, mode, beta, model),
+            {'adapt.steps': steps, 'adapt.joint_steps': steps, 'data.max_frames': n_frames})
+        root = (pathlib.Path(FLAGS.workdirs) / f'{data.clip_name(video)}-{zoo.model_key(model)}-'
                 f'b{beta:g}-{n_frames}f-{steps}s')
         theta_d = theta_d or zoo.load_global_model(model)
         result = pipeline.encode_and_check(config, all_frames[:n_frames], root / mode, theta_d,
                                            root / 'encoder')
-        record = {'key': key, 'video': args.video, 'beta': beta, 'mode': mode, 'axis': axis,
+        record = {'key': key, 'video': video, 'beta': beta, 'mode': mode, 'axis': axis,
                   axis: value, 'steps_run': steps, 'n_frames': n_frames,
                   'overrides': overrides, 'date': time.strftime('%Y-%m-%d'), **result}
         with out.open('a') as f:
@@ -166,4 +173,5 @@ def main():
 
 
 if __name__ == '__main__':
-  main()
+  define_flags()
+  app.run(main, flags_parser=configuration.parse_flags)

@@ -1,23 +1,40 @@
 """Resumable sweeps of the adaptation job: one JSON line per finished point.
 
     python experiments/sweep.py --out experiments/results/rq1-bikes.jsonl --video bikes \
-        --modes none,encoder,full --betas 8,32,128,512,2048 [--set adapt.steps=300 ...]
+        --modes none,encoder,full --betas 8,32,128,512,2048 [--config.adapt.steps=300 ...]
 
-Each point is (video, mode, β, overrides). Points already in --out are skipped, so an
+Each point is (video, mode, β, overrides): --config (default configs/xiph_beta.py) and its
+--config.a.b=v overrides, the same for every point. Points already in --out are skipped, so an
 interrupted sweep continues where it stopped. The global model for β is msh-n64-beta<β> when
 shipped, else --model. Every rate is from real bytes (the update included), and every stream is
 decoded and compared with the encoder's reconstruction. Finetuning checkpoints live under
 --workdirs: an encoder-only point and a full point of the same settings share the encoder phase,
 so whichever runs second starts from the other's checkpoints.
 """
-import argparse
 import hashlib
 import json
 import pathlib
 import time
 
-from configs import base
-from rdm import checkpoint, data, job, pipeline, zoo
+from absl import app
+from absl import flags
+
+from rdm import checkpoint, configuration, data, job, pipeline, zoo
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line (defined only when run, so tests may import this module)."""
+  configuration.define_config_flag('xiph_beta.py')
+  flags.DEFINE_string('out', None, 'the .jsonl of finished points', required=True)
+  flags.DEFINE_string('video', 'bikes', 'a video file or a bundled clip name')
+  flags.DEFINE_list('modes', 'none,encoder,full', 'adapt.mode of the points')
+  flags.DEFINE_list('betas', '8,32,128,512,2048', 'loss.beta of the points')
+  flags.DEFINE_string('model', 'msh-n64-beta128',
+                      'θ_D where no ladder model is shipped for β')
+  flags.DEFINE_string('tag', '', 'label stored with each point (e.g. noM)')
+  flags.DEFINE_string('workdirs', 'runs/sweeps', 'finetuning checkpoints of the points')
 
 
 def done_keys(path: pathlib.Path) -> set:
@@ -55,41 +72,33 @@ def run_point(config, frames, root: pathlib.Path, theta_d, overrides: dict) -> d
                                    encoder_workdir=root / 'encoder')
 
 
-def main():
-  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  p.add_argument('--out', required=True, type=pathlib.Path)
-  p.add_argument('--video', default='bikes')
-  p.add_argument('--modes', default='none,encoder,full')
-  p.add_argument('--betas', default='8,32,128,512,2048')
-  p.add_argument('--model', default='msh-n64-beta128')
-  p.add_argument('--set', nargs='*', default=[], help='config overrides, e.g. adapt.steps=200')
-  p.add_argument('--tag', default='', help='label stored with each point (e.g. noM)')
-  p.add_argument('--workdirs', type=pathlib.Path, default=pathlib.Path('runs/sweeps'))
-  args = p.parse_args()
-  overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
-  args.out.parent.mkdir(parents=True, exist_ok=True)
-  finished = done_keys(args.out)
+def main(argv):
+  del argv
+  out, workdirs = pathlib.Path(FLAGS.out), pathlib.Path(FLAGS.workdirs)
+  overrides = configuration.overrides()
+  out.parent.mkdir(parents=True, exist_ok=True)
+  finished = done_keys(out)
   frames = None
-  for beta in (float(b) for b in args.betas.split(',')):
-    model = zoo.ladder_model(beta, args.model)
+  for beta in (float(b) for b in FLAGS.betas):
+    model = zoo.ladder_model(beta, FLAGS.model)
     theta_d = None
-    for mode in args.modes.split(','):
-      config = base.adaptation(args.video, mode, beta, model, overrides)
-      key = (f'{args.video}|{zoo.model_key(model)}|{job.run_name(config)}|'
+    for mode in FLAGS.modes:
+      config = configuration.adaptation(FLAGS.config, FLAGS.video, mode, beta, model)
+      key = (f'{FLAGS.video}|{zoo.model_key(model)}|{job.run_name(config)}|'
              f'{json.dumps(overrides, sort_keys=True)}')
       if key in finished:
         print(f'skip {key}')
         continue
       if frames is None:
-        frames = data.read_iframes(args.video, config.data.fps, config.data.max_frames or None)
+        frames = data.read_iframes(FLAGS.video, config.data.fps, config.data.max_frames or None)
       theta_d = theta_d or zoo.load_global_model(model)
       result = run_point(config, frames,
-                         point_dir(args.workdirs, args.video, model, beta, overrides), theta_d,
+                         point_dir(workdirs, FLAGS.video, model, beta, overrides), theta_d,
                          overrides)
-      record = {'key': key, 'video': args.video, 'mode': mode, 'beta': beta, 'model': model,
-                'tag': args.tag, 'overrides': overrides, 'date': time.strftime('%Y-%m-%d'),
+      record = {'key': key, 'video': FLAGS.video, 'mode': mode, 'beta': beta, 'model': model,
+                'tag': FLAGS.tag, 'overrides': overrides, 'date': time.strftime('%Y-%m-%d'),
                 **result}
-      with args.out.open('a') as f:
+      with out.open('a') as f:
         f.write(json.dumps(record) + '\n')
       print(f'{key}: {result["bpp_total"]:.4f} bpp (model {result["bpp_model"]:.4f}), '
             f'{result["psnr"]:.2f} dB, L {result["L_rdm_coded"]:.2f} ({result["label"]}), '
@@ -97,4 +106,5 @@ def main():
 
 
 if __name__ == '__main__':
-  main()
+  define_flags()
+  app.run(main, flags_parser=configuration.parse_flags)

@@ -63,7 +63,7 @@ def run_fingerprint(config, phase: str, theta_d_hash: str, frames: np.ndarray) -
   if phase == 'joint':
     # Joint checkpoints of the older start (a fresh Adam) are not continued.
     fingerprint['starts'] = 'encoder params and Adam moments'
-  return fingerprint
+  return json.loads(json.dumps(fingerprint))  # as fingerprint.json holds it (tuples as lists)
 
 
 def check_resumable(workdir: pathlib.Path, fingerprint: dict, has_checkpoint: bool) -> None:

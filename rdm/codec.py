@@ -38,24 +38,29 @@ def read_stream(path: str) -> bytes:
     raise data.InputError(f'{path}: cannot read the stream ({e.strerror})') from e
 
 
+# compress's flags, each a field of configs/xiph_beta.py (whose values are the defaults, but for
+# --adapt: a codec codes with θ_D as it is unless asked to adapt it).
+COMPRESS_FIELDS = {'model': ('global_model',), 'adapt': ('adapt.mode',), 'beta': ('loss.beta',),
+                   'steps': ('adapt.steps', 'adapt.joint_steps'), 'fps': ('data.fps',),
+                   'frames': ('data.max_frames',)}
+
+
 def adapt_config(args):
+  """configs/xiph_beta.py with the fields of the flags given."""
   from configs import xiph_beta
-  config = xiph_beta.get_config()
-  with config.unlocked():
-    config.global_model = args.model
-    config.adapt.mode = args.adapt
-    config.loss.beta = args.beta
-    if args.steps is not None:
-      config.adapt.steps = config.adapt.joint_steps = args.steps
-  return config
+  from rdm import configuration
+  return configuration.with_fields(xiph_beta.get_config(), {
+      field: value for flag, fields in COMPRESS_FIELDS.items()
+      if (value := getattr(args, flag)) is not None for field in fields})
 
 
 def compress(args) -> None:
   import tempfile
   from rdm import pipeline
-  frames = read_inputs(args.inputs, args.fps, args.frames)
+  config = adapt_config(args)
+  frames = read_inputs(args.inputs, config.data.fps, config.data.max_frames or None)
   with tempfile.TemporaryDirectory() as work:
-    result = pipeline.encode_video(adapt_config(args), frames, pathlib.Path(work))
+    result = pipeline.encode_video(config, frames, pathlib.Path(work))
   files.write_atomic(args.output, result.encoded.data)
   r = result.summary
   print(f'{args.output}: {len(frames)} frame(s), {r["bytes"]} bytes, {r["bpp_total"]:.4f} bpp '
@@ -104,13 +109,12 @@ def main(argv=None) -> int:
   c = sub.add_parser('compress')
   c.add_argument('inputs', nargs='+')
   c.add_argument('-o', '--output', required=True)
-  c.add_argument('--model', default='msh-n64-beta128')
+  c.add_argument('--model', help='θ_D: a shipped model name (default: the config\'s)')
   c.add_argument('--adapt', default='none', choices=('none', 'latents', 'encoder', 'full'))
-  c.add_argument('--beta', type=float, default=128.0)
-  c.add_argument('--steps', type=int, default=None,
-                 help='steps of each finetuning phase (default: the config\'s)')
-  c.add_argument('--fps', type=float, default=2.0)
-  c.add_argument('--frames', type=int, default=None, help='code the first N I-frames of a video')
+  c.add_argument('--beta', type=float, help='β of the adaptation (default: the config\'s)')
+  c.add_argument('--steps', type=int, help='steps of each finetuning phase')
+  c.add_argument('--fps', type=float, help='I-frames per second of a video (default: 2)')
+  c.add_argument('--frames', type=int, help='code the first N I-frames of a video')
   d = sub.add_parser('decompress')
   d.add_argument('input')
   d.add_argument('-o', '--output', required=True)

@@ -68,10 +68,16 @@ def gaussian_table() -> entropy_tables.CodingTable:
   return entropy_tables.table_from_pmfs(pmfs, offsets)
 
 
+def z_offsets(arch: model.Architecture, params) -> np.ndarray:
+  """float32 [N]: ẑ = symbol + offset per channel (zeros for rdm's own models)."""
+  return np.broadcast_to(np.asarray(model.z_offset(arch, params), np.float32), (arch.N,))
+
+
 def factorized_table(arch: model.Architecture, params) -> entropy_tables.CodingTable:
-  """One row per channel of z from the learned prior, trimmed to where it has mass."""
+  """One row per channel of z from the learned prior, trimmed to where it has mass: the row of
+  channel c gives symbol s the mass of the bin around s + offset_c."""
   grid = np.arange(-Z_RANGE, Z_RANGE + 1, dtype=np.float32)
-  z = np.broadcast_to(grid[:, None], (grid.size, arch.N))
+  z = grid[:, None] + z_offsets(arch, params)[None, :]
   pmf = np.asarray(jax.jit(entropy_models.factorized_likelihood, static_argnums=0)(
       arch.modules['prior_z'], params['prior_z'], z), np.float64)
   pmfs, offsets = [], []
@@ -85,8 +91,9 @@ def factorized_table(arch: model.Architecture, params) -> entropy_tables.CodingT
 
 @functools.partial(jax.jit, static_argnums=0)
 def analyze_params(arch, params, x):
+  """(y, the symbols of z: round(z − offset))."""
   y, z = model.analyze(arch, params, x)
-  return y, jnp.round(z)
+  return y, jnp.round(z - model.z_offset(arch, params))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -132,10 +139,16 @@ class LatentCoder:
   params: dict
   z_table: entropy_tables.CodingTable
   y_table: entropy_tables.CodingTable
+  z_offsets: np.ndarray  # [N] float32: ẑ = symbol + offset
+
+  def z_hat(self, symbols: np.ndarray) -> np.ndarray:
+    """ẑ from the integer symbols of z, in float32 on both sides."""
+    return symbols.astype(np.float32) + self.z_offsets
 
 
 def make_coder(arch: model.Architecture, params) -> LatentCoder:
-  return LatentCoder(arch, params, factorized_table(arch, params), gaussian_table())
+  return LatentCoder(arch, params, factorized_table(arch, params), gaussian_table(),
+                     z_offsets(arch, params))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,8 +161,8 @@ class CodedFrame:
   estimated_bits_z: float
 
 
-def z_indexes(arch: model.Architecture, z_hat: np.ndarray) -> np.ndarray:
-  return np.broadcast_to(np.arange(arch.N, dtype=np.int32), z_hat.shape)
+def z_indexes(arch: model.Architecture, z_symbols: np.ndarray) -> np.ndarray:
+  return np.broadcast_to(np.arange(arch.N, dtype=np.int32), z_symbols.shape)
 
 
 def latent_shapes(arch: model.Architecture, height: int, width: int):
@@ -158,18 +171,19 @@ def latent_shapes(arch: model.Architecture, height: int, width: int):
   return (1, 4 * hp, 4 * wp, arch.M), (1, hp, wp, arch.N)
 
 
-def conditional_params(coder: LatentCoder, z_hat: np.ndarray):
-  """(μ, σ, scale-table rows) of y from integer ẑ: the one path both encoder and decoder take."""
-  mu, sigma = hyper_params(coder.arch, coder.params, z_hat.astype(np.float32))
+def conditional_params(coder: LatentCoder, z_symbols: np.ndarray):
+  """(μ, σ, scale-table rows) of y from the symbols of ẑ: the one path both encoder and decoder
+  take."""
+  mu, sigma = hyper_params(coder.arch, coder.params, coder.z_hat(z_symbols))
   mu, sigma = np.asarray(mu), np.asarray(sigma)
   return mu, sigma, scale_indexes(sigma)
 
 
-def estimated_bits(coder: LatentCoder, y_hat, mu, sigma, z_hat) -> tuple[float, float]:
+def estimated_bits(coder: LatentCoder, y_hat, mu, sigma, z_symbols) -> tuple[float, float]:
   """The model's −Σ log2 p of ŷ (continuous σ, the training estimate) and of ẑ."""
   lik_y = entropy_models.gaussian_likelihood(y_hat, mu, sigma)
   lik_z = entropy_models.factorized_likelihood(coder.arch.modules['prior_z'],
-                                               coder.params['prior_z'], z_hat.astype(np.float32))
+                                               coder.params['prior_z'], coder.z_hat(z_symbols))
   return float(entropy_models.bits(lik_y)), float(entropy_models.bits(lik_z))
 
 
@@ -184,22 +198,22 @@ def compress_frame(coder: LatentCoder, x: np.ndarray, latents=None,
   height, width = x.shape[:2]
   with stage(timings, 'analysis'):
     if latents is None:
-      y, z_hat = analyze_params(coder.arch, coder.params,
+      y, z_symbols = analyze_params(coder.arch, coder.params,
                                 jnp.asarray(pad_frame(x), jnp.float32)[None])
     else:
-      y, z_hat = latents[0], np.rint(latents[1])
-    y, z_hat = np.asarray(y), np.asarray(z_hat).astype(np.int32)
+      y, z_symbols = latents[0], np.rint(np.asarray(latents[1]) - coder.z_offsets)
+    y, z_symbols = np.asarray(y), np.asarray(z_symbols).astype(np.int32)
   with stage(timings, 'hyper'):
-    mu, sigma, indexes = conditional_params(coder, z_hat)
+    mu, sigma, indexes = conditional_params(coder, z_symbols)
     v = np.rint(y - mu).astype(np.int32)
   with stage(timings, 'range_encode'):
-    z_bytes = range_coding.encode(z_hat, z_indexes(coder.arch, z_hat), coder.z_table)
+    z_bytes = range_coding.encode(z_symbols, z_indexes(coder.arch, z_symbols), coder.z_table)
     y_bytes = range_coding.encode(v, indexes, coder.y_table)
   y_hat = v.astype(np.float32) + mu
   with stage(timings, 'reconstruct'):
     x_hat = reconstruct(coder.arch, coder.params, y_hat, height, width)
   with stage(timings, 'estimate'):
-    bits_y, bits_z = estimated_bits(coder, y_hat, mu, sigma, z_hat)
+    bits_y, bits_z = estimated_bits(coder, y_hat, mu, sigma, z_symbols)
   return CodedFrame(z_bytes=z_bytes, y_bytes=y_bytes, index_crc=zlib.crc32(indexes.tobytes()),
                     x_hat=x_hat, estimated_bits_y=bits_y, estimated_bits_z=bits_z)
 
@@ -214,9 +228,9 @@ def decompress_frame(coder: LatentCoder, z_bytes: bytes, y_bytes: bytes, height:
   compress_frame (range_decode, hyper, synthesis)."""
   y_shape, z_shape = latent_shapes(coder.arch, height, width)
   with stage(timings, 'range_decode'):
-    z_hat = range_coding.decode(z_bytes, z_indexes(coder.arch, np.zeros(z_shape)), coder.z_table)
+    z_symbols = range_coding.decode(z_bytes, z_indexes(coder.arch, np.zeros(z_shape)), coder.z_table)
   with stage(timings, 'hyper'):
-    mu, _, indexes = conditional_params(coder, z_hat)
+    mu, _, indexes = conditional_params(coder, z_symbols)
   if zlib.crc32(indexes.tobytes()) != index_crc:
     raise IndexMismatch('the scale indexes derived here differ from the encoder\'s (the adapted '
                         'model or this platform\'s arithmetic differs from the sender\'s); '

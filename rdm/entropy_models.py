@@ -24,10 +24,13 @@ class FactorizedPrior(nn.Module):
   channels: int
   filters: Sequence[int] = (3, 3, 3)
   init_scale: float = 10.0
+  offsets: bool = False  # a per-channel 'median' z is quantized around (model.z_offset)
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     """logits of the cumulative at x, x of shape [..., channels]."""
+    if self.offsets:
+      self.param('median', nn.initializers.zeros, (self.channels,))
     dims = (1, *self.filters, 1)
     scale = self.init_scale ** (1.0 / (len(self.filters) + 1))
     shape = x.shape

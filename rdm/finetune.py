@@ -50,7 +50,7 @@ class Adapted:
 
 
 def priors_from_config(cfg) -> model_prior.LeafPriors:
-  return model_prior.LeafPriors.parse(cfg.t, cfg.alpha, cfg.sigma_slab, cfg.leaf_priors)
+  return model_prior.LeafPriors.from_config(cfg.t, cfg.alpha, cfg.sigma_slab, cfg.leaf_priors)
 
 
 def validate(config) -> None:
@@ -157,7 +157,7 @@ def finetune_phase(config, phase: str, arch, base_params, frames: np.ndarray,
   return final, history, checkpoint.load_candidates(workdir, final.params, keep)
 
 
-def joint_vars(base_params, groups: str, encoder=None) -> dict:
+def joint_vars(base_params, groups: tuple[str, ...], encoder=None) -> dict:
   """The joint phase's train_vars at δ = 0: `encoder` (default θ_D's g_a, h_a) and δ over the
   leaves the group patterns select."""
   encoder = encoder or {g: base_params[g] for g in model.SENDER_GROUPS}
@@ -165,7 +165,7 @@ def joint_vars(base_params, groups: str, encoder=None) -> dict:
 
 
 def as_candidate(phase: str, step: int, base_params, train_vars, priors,
-                 groups: str) -> Candidate:
+                 groups: tuple[str, ...]) -> Candidate:
   """θ to code with and the update to send, from a phase's train_vars; δ̂ is rebuilt from its
   integers exactly as the receiver will."""
   params = {**base_params, **train_vars['encoder']}

@@ -7,11 +7,11 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
-from ml_collections import config_flags
 
+from rdm import configuration
 from rdm import errors
 
-config_flags.DEFINE_config_file('config', None, 'Path to a configs/*.py file.', lock_config=True)
+configuration.define_config_flag(None)
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and results.')
 flags.DEFINE_string('coordinator_address', '', 'host:port of process 0 for multi-process runs '
                     '(jax.distributed); empty: a single process.')
@@ -19,20 +19,6 @@ flags.DEFINE_integer('num_processes', 1, 'Processes in a multi-process run.')
 flags.DEFINE_integer('process_id', 0, 'This process\'s index in a multi-process run.')
 flags.mark_flags_as_required(['config', 'workdir'])
 FLAGS = flags.FLAGS
-
-
-def parse_flags(argv: list[str]) -> list[str]:
-  """absl's flag parsing, with a bad flag or --config override reported as one line, exit 2."""
-  try:
-    remaining = FLAGS(argv)
-    'adapt' in FLAGS.config  # noqa: B015  (a config file that failed to load raises when read)
-    return remaining
-  except (flags.Error, OSError) as e:  # a bad flag or value; a --config file that is not there
-    sys.exit(errors.report(errors.ConfigError(e)))
-  except (AttributeError, KeyError) as e:  # ml_collections: a field the config does not have
-    field = str(e).strip('"\'')
-    sys.exit(errors.report(errors.ConfigError(f'a --config override names {field!r}, which the '
-                                              'config does not have')))
 
 
 def main(argv):
@@ -64,4 +50,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=configuration.parse_flags)

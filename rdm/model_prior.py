@@ -79,14 +79,13 @@ class LeafPriors:
     return int(np.ceil(np.log2(len(self.priors))))
 
   @classmethod
-  def parse(cls, t: float, alpha: float, sigma_slab: float, others: str) -> 'LeafPriors':
-    """(t, α, σ_slab) first, then the 'α:σ_slab' pairs of `others` (comma separated)."""
-    pairs = [p.split(':') for p in others.split(',') if p.strip()]
-    if any(len(p) != 2 for p in pairs):
-      raise errors.ConfigError(f'adapt.leaf_priors must be comma-separated alpha:sigma_slab pairs, '
-                       f'not {others!r}')
+  def from_config(cls, t: float, alpha: float, sigma_slab: float, others) -> 'LeafPriors':
+    """(t, α, σ_slab) first, then the (α, σ_slab) pairs of `others` (adapt.leaf_priors)."""
+    if any(not isinstance(p, (tuple, list)) or len(p) != 2 for p in others):
+      raise errors.ConfigError(f'adapt.leaf_priors must be (alpha, sigma_slab) pairs, not '
+                               f'{others!r}')
     return cls((SpikeSlab(t, alpha, sigma_slab),)
-               + tuple(SpikeSlab(t, float(a), float(s)) for a, s in pairs))
+               + tuple(SpikeSlab(t, float(a), float(s)) for a, s in others))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -53,16 +53,18 @@ def named_leaves(params) -> dict[str, jax.Array]:
   return {leaf_name(p): v for p, v in jax.tree_util.tree_flatten_with_path(params)[0]}
 
 
-def parse_patterns(groups: str) -> tuple[str, ...]:
-  patterns = tuple(g.strip() for g in groups.split(',') if g.strip())
-  if not patterns:
-    raise errors.ConfigError('adapt.groups selects no parameters')
-  return patterns
+def patterns_bytes(groups: tuple[str, ...]) -> bytes:
+  """The group patterns as the section stores them: comma separated, utf-8."""
+  if isinstance(groups, str) or not groups or any(not g or ',' in g for g in groups):
+    raise errors.ConfigError(f'adapt.groups must be non-empty leaf-name prefixes without commas, '
+                             f'not {groups!r}')
+  return ','.join(groups).encode()
 
 
-def selected_names(params, groups: str) -> tuple[str, ...]:
-  """Sorted receiver-side leaf names that start with one of the comma-separated patterns."""
-  names = sorted(n for n in named_leaves(params) if n.startswith(parse_patterns(groups)))
+def selected_names(params, groups: tuple[str, ...]) -> tuple[str, ...]:
+  """Sorted receiver-side leaf names that start with one of the patterns."""
+  patterns_bytes(groups)
+  names = sorted(n for n in named_leaves(params) if n.startswith(tuple(groups)))
   outside = [n for n in names if not n.startswith(model.RECEIVER_GROUPS)]
   if outside:
     raise errors.ConfigError(f'{outside[0]} is not a receiver-side parameter; δ may only cover '
@@ -72,7 +74,7 @@ def selected_names(params, groups: str) -> tuple[str, ...]:
   return tuple(names)
 
 
-def init_delta(params, groups: str) -> dict[str, jax.Array]:
+def init_delta(params, groups: tuple[str, ...]) -> dict[str, jax.Array]:
   """δ = 0 over the receiver-side parameters the patterns select."""
   leaves = named_leaves(params)
   return {n: jnp.zeros_like(leaves[n]) for n in selected_names(params, groups)}
@@ -96,12 +98,13 @@ def update_table(priors: tuple[model_prior.SpikeSlab, ...]) -> entropy_tables.Co
                                         [p.half_width for p in priors])
 
 
-def overhead_bits(groups: str, leaves: int, written, opened, symbols, xp=np):
+def overhead_bits(groups: tuple[str, ...], leaves: int, written, opened, symbols, xp=np):
   """What a non-empty section costs beyond its symbols' ideal bits: head, the `written` priors
   its opened leaves use, patterns, flags, the `opened` leaves' packed prior indexes, framing and
   the coder's own cost of its `symbols` entries. xp: numpy, or jax.numpy in the loss (written,
   opened and symbols are then traced)."""
-  head = UPDATE_HEAD.size + PATTERNS_LENGTH.size + len(groups.encode()) + (leaves + 7) // 8
+  head = (UPDATE_HEAD.size + PATTERNS_LENGTH.size + len(patterns_bytes(groups))
+          + (leaves + 7) // 8)
   indexes = xp.ceil(xp.ceil(xp.log2(written)) * opened / 8)
   return (8 * (head + written * PRIOR_PARAMS.size + indexes) + ESCAPE_LENGTH_BITS
           + RANGE_CODER_FLUSH_BITS + RANGE_CODER_BITS_PER_SYMBOL * symbols)
@@ -147,7 +150,7 @@ def leaf_costs(priors: model_prior.LeafPriors, delta_hat: dict) -> tuple[jax.Arr
   return jnp.stack(costs), jnp.stack(opened)
 
 
-def total_bits(groups: str, costs: jax.Array, opened: jax.Array, sizes) -> jax.Array:
+def total_bits(groups: tuple[str, ...], costs: jax.Array, opened: jax.Array, sizes) -> jax.Array:
   """The section's bits from leaf_costs and the leaves' sizes: each opened leaf under its
   cheapest prior, the priors so used, the indexes and the rest of the overhead; 0 when no leaf
   is opened."""
@@ -159,7 +162,8 @@ def total_bits(groups: str, costs: jax.Array, opened: jax.Array, sizes) -> jax.A
   return jnp.where(jnp.any(opened), symbols + overhead, 0.0)
 
 
-def coded_bits(priors: model_prior.LeafPriors, groups: str, delta_hat: dict) -> jax.Array:
+def coded_bits(priors: model_prior.LeafPriors, groups: tuple[str, ...],
+               delta_hat: dict) -> jax.Array:
   """The bits ModelUpdate.to_bytes writes for δ̂ (a dict of multiples of t), in JAX: flags,
   prior indexes, the tables' quantized probabilities (their floor included), escapes and
   framing. No gradient: it is piecewise constant in δ."""
@@ -195,7 +199,7 @@ def rate_surrogate(prior: model_prior.EntryPriors, delta, delta_used, rate_gradi
                                                                          -0.5, 0.5))
 
 
-def model_bits(priors: model_prior.LeafPriors, groups: str, delta, delta_used,
+def model_bits(priors: model_prior.LeafPriors, groups: tuple[str, ...], delta, delta_used,
                rate_gradient: str, key):
   """M before normalisation: forward, the bits the coder writes for round(δ/t)·t; backward,
   the gradient of rate_surrogate alone, each leaf under the prior it is coded under now."""
@@ -212,12 +216,13 @@ class ModelUpdate:
   """A quantized update: δ̂ = k·t over the leaves `names` of θ_D, each opened leaf coded under
   the cheapest of `priors`."""
   priors: model_prior.LeafPriors
-  groups: str  # the adapt.groups patterns that select `names`
+  groups: tuple[str, ...]  # the adapt.groups patterns that select `names`
   names: tuple[str, ...]  # sorted leaf names: the coding order
   k: tuple[np.ndarray, ...]  # int32 per leaf, in the leaf's shape
 
   @classmethod
-  def from_delta(cls, delta: dict, priors: model_prior.LeafPriors, groups: str) -> 'ModelUpdate':
+  def from_delta(cls, delta: dict, priors: model_prior.LeafPriors,
+                 groups: tuple[str, ...]) -> 'ModelUpdate':
     """Rounds a (trained) δ to its bins, k = round(δ/t)."""
     names = tuple(sorted(delta))
     k = tuple(np.rint(np.asarray(delta[n], np.float64) / priors.t).astype(np.int32)
@@ -265,7 +270,7 @@ class ModelUpdate:
       return b''
     written, leaves = self.written_priors()
     priors = written.priors
-    groups = self.groups.encode()
+    groups = patterns_bytes(self.groups)
     head = (UPDATE_HEAD.pack(written.t, len(priors))
             + b''.join(PRIOR_PARAMS.pack(p.alpha, p.sigma_slab) for p in priors)
             + PATTERNS_LENGTH.pack(len(groups)) + groups)
@@ -289,8 +294,8 @@ class ModelUpdate:
     except ValueError as e:
       raise CodingError(f'model update priors are invalid: {e}') from e
     try:
-      groups = reader.take_bytes(reader.take(PATTERNS_LENGTH, 'patterns length')[0],
-                                 'parameter patterns').decode()
+      groups = tuple(reader.take_bytes(reader.take(PATTERNS_LENGTH, 'patterns length')[0],
+                                       'parameter patterns').decode().split(','))
     except UnicodeDecodeError as e:
       raise CodingError(f'model update patterns are not utf-8: {e}') from e
     names = selected_names(base_params, groups)

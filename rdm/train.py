@@ -93,7 +93,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     (workdir / 'config.json').write_text(config.to_json_best_effort(indent=2) + '\n')
   cfg = config.train
   distributed.check_batch_size(cfg.batch_size)
-  arch = model.Architecture(config.model.N, config.model.M)
+  arch = model.Architecture.from_config(config.model)
   tx = trainer.make_optimizer(cfg.lr, cfg.warmup_steps, cfg.steps, cfg.end_lr / cfg.lr,
                             cfg.grad_clip)
   state = trainer.create_train_state(initial_params(config, arch), tx)

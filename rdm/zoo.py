@@ -59,7 +59,7 @@ def manifest(name: str) -> dict:
 
 def architecture(name: str) -> model.Architecture:
   m = manifest(name)
-  return model.Architecture(m['config']['model']['N'], m['config']['model']['M'])
+  return model.Architecture.from_config(m['config']['model'])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,9 +168,11 @@ def load_params(source: str, arch: model.Architecture) -> Any:
   return loaded.params
 
 
-def save_global_model(name: str, params: Any, info: dict) -> dict:
-  """Write models/<name>/ with a manifest whose sha256 is the model id."""
-  folder = MODELS_DIR / name
+def save_global_model(name: str, params: Any, info: dict,
+                      models_dir: pathlib.Path | None = None) -> dict:
+  """Write <models_dir>/<name>/ (default: MODELS_DIR) with a manifest whose sha256 is the model
+  id."""
+  folder = (models_dir or MODELS_DIR) / name
   folder.mkdir(parents=True, exist_ok=True)
   (folder / 'params.msgpack').write_bytes(flax.serialization.to_bytes(params))
   m = {**info, 'name': name, 'sha256': params_hash(params)}

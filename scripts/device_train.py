@@ -11,8 +11,8 @@ setuptools to build rdm) travel as wheels in scripts/wheels:
       && python3 scripts/device_train.py --out "$OUT" [--resume runs/device/last | --init SOURCE]
 
 --init starts the first sitting from θ trained elsewhere (a shipped model name, a training workdir
-or a .msgpack file that travels with the tree), e.g. `--config global --init msh-n64-beta128`
-continues the CPU-sized θ_D.
+or a .msgpack file that travels with the tree), e.g. `--config=configs/global.py --init
+msh-n64-beta128` continues the CPU-sized θ_D.
 
 It prints the devices and versions, measures steps/s of global training and of full-model
 finetuning at the config's scale, sizes one cosine schedule to the time left (fresh Adam with a
@@ -23,11 +23,10 @@ writes to --out at most 4 files, each under the 16 MiB a device run returns:
   state.json           steps (this sitting, in all), speeds, peak memory, eval, versions
   metrics.jsonl        every sitting's training and eval lines
   report.txt           what was printed
---set overrides config fields (the CPU dry run in tests/test_device_train.py shrinks the model).
+--config.a.b=v overrides fields of the training config, --adapt_config.a.b=v those of the
+finetuning probe (the CPU dry run in tests/test_device_train.py shrinks the model so).
 """
-import argparse
 import contextlib
-import importlib
 import io
 import json
 import pathlib
@@ -36,29 +35,49 @@ import sys
 import tempfile
 import time
 
+from absl import app
+from absl import flags
 import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from configs import base
-from rdm import data, files, finetune, losses, model, train, zoo
+from rdm import configuration, data, files, finetune, losses, model, train, zoo
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line (defined only when run, so tests may import this module)."""
+  configuration.define_config_flag('global_paper.py',
+                                   help_text='the training config (a configs/*.py file)')
+  configuration.define_config_flag(
+      'xiph_beta.py', 'adapt_config',
+      'the finetuning probe\'s config (its model and β are the training config\'s)')
+  flags.DEFINE_string('out', None, 'the folder to return', required=True)
+  flags.DEFINE_string('resume', None, 'a folder an earlier run returned')
+  flags.DEFINE_string('init', '', 'θ to start from: a shipped model name, a training '
+                      'workdir or a .msgpack file')
+  flags.DEFINE_string('photos', 'data/pack', 'scripts/pack_photos.py\'s folder')
+  flags.DEFINE_float('budget_s', 540.0, 'wall time this command may use')
+  flags.DEFINE_integer('probe_steps', 40, 'steps of each speed probe')
+  flags.register_multi_flags_validator(
+      ['resume', 'init'], lambda f: not (f['resume'] and f['init']),
+      '--resume and --init exclude each other')
+
 
 RESERVE_S = 60  # evaluation, export and the unknown: what the schedule leaves unused
 RESERVE_SHARE = 0.4  # of a short budget (the CPU dry run, whose speed probe may see another
 # test's load come and go: 0.2 overran 100 s by 10 s under pytest-xdist)
 
 
-def load_configs(name: str, photos: pathlib.Path, overrides: dict):
-  """(configs/<name>.py with the packed photos, the adaptation config of the same model for the
-  finetuning probe); overrides of adapt.* go to the second, the others to the first."""
-  c = importlib.import_module(f'configs.{name}').get_config()
-  c = base.override(c, {'train.photos': str(photos / 'train'),
-                        'train.eval_photos': str(photos / 'eval'),
-                        **{k: v for k, v in overrides.items() if not k.startswith('adapt.')}})
-  a = base.override(base.adapting(), {
-      'model.N': c.model.N, 'model.M': c.model.M, 'loss.beta': c.loss.beta,
-      **{k: v for k, v in overrides.items() if k.startswith('adapt.')}})
+def load_configs(config, adapt_config, photos: pathlib.Path):
+  """(the training config on the packed photos, the probe's adaptation config at its model and
+  β)."""
+  c = configuration.with_fields(config, {'train.photos': str(photos / 'train'),
+                                         'train.eval_photos': str(photos / 'eval')})
+  a = configuration.with_fields(adapt_config, {'model.N': c.model.N, 'model.M': c.model.M,
+                                               'loss.beta': c.loss.beta})
   return c, a
 
 
@@ -89,7 +108,7 @@ def global_speed(config, workdir: pathlib.Path, probe_steps: int) -> float:
 def finetune_speed(config, params, photos: pathlib.Path, probe_steps: int) -> float:
   """steps/s of full-model finetuning (the joint phase) at the config's scale, on 4 frames cut
   from a held-out photo (no video decoder on the device)."""
-  arch = model.Architecture(config.model.N, config.model.M)
+  arch = model.Architecture.from_config(config.model)
   image = data.load_image(data.list_images(photos / 'eval')[0])
   h, w = min(image.shape[0], 272), min(image.shape[1], 640)
   frames = np.stack([np.roll(image, 16 * i, axis=1)[:h, :w] for i in range(4)])
@@ -142,19 +161,10 @@ def export(out: pathlib.Path, params, state: dict, metrics: list, report: str) -
   (out / 'report.txt').write_text(report)
 
 
-def main():
-  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  p.add_argument('--out', required=True, type=pathlib.Path)
-  start_from = p.add_mutually_exclusive_group()
-  start_from.add_argument('--resume', type=pathlib.Path, help='a folder an earlier run returned')
-  start_from.add_argument('--init', default='', help='θ to start from: a shipped model name, a '
-                          'training workdir or a .msgpack file')
-  p.add_argument('--config', default='global_paper', help='a module of configs/')
-  p.add_argument('--photos', type=pathlib.Path, default=pathlib.Path('data/pack'))
-  p.add_argument('--budget_s', type=float, default=540.0, help='wall time this command may use')
-  p.add_argument('--probe_steps', type=int, default=40)
-  p.add_argument('--set', nargs='*', default=[], help='config overrides, e.g. train.lr=1e-4')
-  args = p.parse_args()
+def main(argv):
+  del argv
+  out, photos = pathlib.Path(FLAGS.out), pathlib.Path(FLAGS.photos)
+  resume = FLAGS.resume and pathlib.Path(FLAGS.resume)
   start = time.time()
   log = io.StringIO()
 
@@ -162,12 +172,11 @@ def main():
     print(text, flush=True)
     log.write(text + '\n')
 
-  overrides = {k: base.parse_value(v) for k, v in (kv.split('=', 1) for kv in args.set)}
-  config, adapt_config = load_configs(args.config, args.photos, overrides)
-  arch = model.Architecture(config.model.N, config.model.M)
-  init = str(args.resume / RETURNED_PARAMS) if args.resume else args.init
+  config, adapt_config = load_configs(FLAGS.config, FLAGS.adapt_config, photos)
+  arch = model.Architecture.from_config(config.model)
+  init = str(resume / RETURNED_PARAMS) if resume else FLAGS.init
   steps_before = steps_behind(init)
-  sittings_before = returned_state(args.resume)['sittings'] if args.resume else 0
+  sittings_before = returned_state(resume)['sittings'] if resume else 0
   say(f'devices: {jax.devices()}; jax {jax.__version__}, flax {flax.__version__}, '
       f'python {sys.version.split()[0]}')
   with tempfile.TemporaryDirectory() as tmp:
@@ -180,15 +189,14 @@ def main():
     say(f'model N={arch.N} M={arch.M}: {model.parameter_count(params):,} parameters; ' +
         (f'starting from {init} ({steps_before} steps behind it)' if init else 'from scratch'))
     with contextlib.redirect_stderr(io.StringIO()):
-      speed = global_speed(config.copy_and_resolve_references(), tmp / 'probe', args.probe_steps)
+      speed = global_speed(config.copy_and_resolve_references(), tmp / 'probe', FLAGS.probe_steps)
     say(f'global training: {speed:.2f} steps/s (batch {config.train.batch_size} × '
         f'{config.train.crop}²)')
     with contextlib.redirect_stderr(io.StringIO()):
-      adapt_speed = finetune_speed(adapt_config, params, args.photos,
-                                   max(4, args.probe_steps // 4))
+      adapt_speed = finetune_speed(adapt_config, params, photos, max(4, FLAGS.probe_steps // 4))
     say(f'full-model finetuning: {adapt_speed:.2f} steps/s (batch {adapt_config.adapt.batch_size} '
         'whole 640×272 frames)')
-    left = args.budget_s - (time.time() - start) - min(RESERVE_S, RESERVE_SHARE * args.budget_s)
+    left = FLAGS.budget_s - (time.time() - start) - min(RESERVE_S, RESERVE_SHARE * FLAGS.budget_s)
     fit = int(speed * left * 0.9)  # compilation of the real run comes out of the same budget
     if fit < 2 * config.train.warmup_steps:
       raise SystemExit(f'only {fit} steps fit in the {left:.0f} s left: raise --budget_s')
@@ -202,7 +210,7 @@ def main():
     ev = heldout_eval(config, arch, params)
     lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
   done = lines[-1]['step'] if lines else 0
-  old = ((args.resume / 'metrics.jsonl').read_text().splitlines() if args.resume else [])
+  old = (resume / 'metrics.jsonl').read_text().splitlines() if resume else []
   offset = steps_before or 0  # None: what lay behind --init is not recorded
   metrics = [json.loads(l) for l in old] + [{**l, 'step': l['step'] + offset,
                                              'sitting': sittings_before + 1} for l in lines]
@@ -216,9 +224,10 @@ def main():
   say(f'held-out photos (estimated bits): {ev["bpp"]:.4f} bpp, {ev["psnr"]:.2f} dB after '
       f'{state["steps_total"]} steps in all; peak memory {state["peak_memory_mb"]:.0f} MB; '
       f'{time.time() - start:.0f} s')
-  export(args.out, params, state, metrics, log.getvalue())
-  say(f'wrote {", ".join(sorted(p.name for p in args.out.iterdir()))} to {args.out}')
+  export(out, params, state, metrics, log.getvalue())
+  say(f'wrote {", ".join(sorted(p.name for p in out.iterdir()))} to {out}')
 
 
 if __name__ == '__main__':
-  main()
+  define_flags()
+  app.run(main, flags_parser=configuration.parse_flags)

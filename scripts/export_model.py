@@ -50,7 +50,7 @@ def main():
   args = parser.parse_args()
   run = read_run(pathlib.Path(args.workdir))
   config = run['config']
-  arch = model.Architecture(config['model']['N'], config['model']['M'])
+  arch = model.Architecture.from_config(config['model'])
   params = zoo.load_params(run['source'], arch)
   info = {
       'config': config, 'command': args.command,

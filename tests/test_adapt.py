@@ -9,15 +9,17 @@ from scipy import special
 
 from conftest import ROOT, run_python
 from configs import base
-from rdm import (batching, container, finetune, model, model_prior, model_update, pipeline,
-                 stream, zoo)
+from rdm import (batching, configuration, container, finetune, model, model_prior, model_update,
+                 pipeline, stream, zoo)
 from rdm.container import FormatError
 from rdm.candidate import Candidate
 
 PRIOR = model_prior.SpikeSlab(t=0.005, alpha=1000.0, sigma_slab=0.05)
 PAPER = model_prior.LeafPriors((PRIOR,))  # the paper's one prior for every leaf
 # and with two denser priors a leaf may choose instead (index: 2 bits per opened leaf)
-CHOICE = model_prior.LeafPriors.parse(PRIOR.t, PRIOR.alpha, PRIOR.sigma_slab, '10:0.005,1:0.005')
+CHOICE = model_prior.LeafPriors.from_config(PRIOR.t, PRIOR.alpha, PRIOR.sigma_slab,
+                                           ((10, 0.005), (1, 0.005)))
+RECEIVER = ('g_s', 'h_s', 'prior_z')  # every receiver-side group
 
 
 def test_bin_masses_sum_to_one():
@@ -56,7 +58,7 @@ def test_model_rate_falls_as_the_update_becomes_sparser():
   assert costs == sorted(costs, reverse=True) and costs[-1] < 0.01 * costs[0]
 
 
-def random_update(params, groups: str, rng, density: float, leaves=None,
+def random_update(params, groups: tuple[str, ...], rng, density: float, leaves=None,
                   priors=PAPER) -> model_update.ModelUpdate:
   """A sparse δ̂ over the selected leaves (all, or the first `leaves`), with a few escapes."""
   delta = {n: np.asarray(d) for n, d in model_update.init_delta(params, groups).items()}
@@ -76,7 +78,7 @@ def coded_entries(update: model_update.ModelUpdate) -> int:
 
 def test_update_round_trips_bit_exactly_through_the_coder(tiny_arch):
   params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
-  update = random_update(params, 'g_s,h_s,prior_z', np.random.default_rng(0), 0.05)
+  update = random_update(params, RECEIVER, np.random.default_rng(0), 0.05)
   decoded = model_update.ModelUpdate.from_bytes(update.to_bytes(), params)
   assert decoded.names == update.names and decoded.groups == update.groups
   for a, b in zip(decoded.k, update.k):
@@ -98,7 +100,7 @@ def test_the_loss_prices_an_update_at_the_bits_the_coder_writes(shipped_size_par
   """M in the loss (model_update.coded_bits, in JAX) against the real payload of random sparse
   δ̂ with escapes: within 1 %, and within the coder's flush (16 ± 16 bits) and a spread of its
   per-symbol cost (modelled at 1.2e-4 bits an entry, ±1e-5)."""
-  update = random_update(shipped_size_params, 'g_s,h_s,prior_z',
+  update = random_update(shipped_size_params, RECEIVER,
                          np.random.default_rng(int(density * 1e4)), density, leaves, priors)
   real = 8 * len(update.to_bytes())
   in_loss = float(model_update.coded_bits(priors, update.groups, update.delta_hat()))
@@ -109,21 +111,21 @@ def test_the_loss_prices_an_update_at_the_bits_the_coder_writes(shipped_size_par
 
 def test_a_zero_update_is_not_sent_and_costs_nothing(tiny_arch):
   params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
-  update = model_update.ModelUpdate.from_delta(model_update.init_delta(params, 'g_s'), CHOICE,
-                                               'g_s')
+  update = model_update.ModelUpdate.from_delta(model_update.init_delta(params, ('g_s',)), CHOICE,
+                                               ('g_s',))
   assert update.is_zero and update.to_bytes() == b'' and update.ideal_bits() == 0
-  assert float(model_update.coded_bits(CHOICE, 'g_s', update.delta_hat())) == 0.0
+  assert float(model_update.coded_bits(CHOICE, ('g_s',), update.delta_hat())) == 0.0
 
 
 def test_unchanged_leaves_cost_one_flag_bit_and_bad_flags_are_refused(tiny_arch):
   params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
-  delta = {n: np.asarray(d) for n, d in model_update.init_delta(params, 'g_s,h_s,prior_z').items()}
+  delta = {n: np.asarray(d) for n, d in model_update.init_delta(params, RECEIVER).items()}
   names = sorted(delta)
   one = names[len(names) // 2]
   delta[one] = delta[one].copy()
   delta[one].reshape(-1)[:2] = [PRIOR.t, -3 * PRIOR.t]
-  update = model_update.ModelUpdate.from_delta(delta, PAPER, 'g_s,h_s,prior_z')
-  alone = model_update.ModelUpdate.from_delta({one: delta[one]}, PAPER, 'g_s,h_s,prior_z')
+  update = model_update.ModelUpdate.from_delta(delta, PAPER, RECEIVER)
+  alone = model_update.ModelUpdate.from_delta({one: delta[one]}, PAPER, RECEIVER)
   flag_bytes = (len(names) + 7) // 8
   assert coded_entries(update) == delta[one].size
   # Each further leaf costs its flag bit only; the flags are packed into whole bytes.
@@ -144,9 +146,11 @@ def test_unchanged_leaves_cost_one_flag_bit_and_bad_flags_are_refused(tiny_arch)
 def test_delta_may_not_cover_encoder_parameters(tiny_arch):
   params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
   with pytest.raises(ValueError, match='receiver-side'):
-    model_update.init_delta(params, 'g_s,g_a')
+    model_update.init_delta(params, ('g_s', 'g_a'))
   with pytest.raises(ValueError, match='matches no parameter'):
-    model_update.init_delta(params, 'nothing_here')
+    model_update.init_delta(params, ('nothing_here',))
+  with pytest.raises(ValueError, match='prefixes'):  # a string is not a tuple of them
+    model_update.init_delta(params, 'g_s')
 
 
 @pytest.mark.parametrize('bad', [{'t': 0.0}, {'t': -1.0}, {'sigma_slab': 0.0}, {'alpha': -1.0},
@@ -298,7 +302,7 @@ def test_leaves_coded_under_denser_priors_round_trip_and_bad_indexes_are_refused
   """A dense, a sparse and a moderately changed kernel are each coded under their own prior; the
   section carries the priors used and a 2-bit index per opened leaf."""
   params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
-  delta = {n: np.asarray(d) for n, d in model_update.init_delta(params, 'g_s').items()}
+  delta = {n: np.asarray(d) for n, d in model_update.init_delta(params, ('g_s',)).items()}
   names = sorted(delta)
   rng = np.random.default_rng(1)
   dense, sparse, some = (f'g_s/ConvTranspose_{i}/kernel' for i in range(3))
@@ -307,11 +311,11 @@ def test_leaves_coded_under_denser_priors_round_trip_and_bad_indexes_are_refused
   delta[sparse].reshape(-1)[0] = 2 * PRIOR.t
   delta[some] = (PRIOR.t * rng.choice([-1, 0, 1], delta[some].shape, p=[0.05, 0.9, 0.05])
                  ).astype(np.float32)
-  update = model_update.ModelUpdate.from_delta(delta, CHOICE, 'g_s')
+  update = model_update.ModelUpdate.from_delta(delta, CHOICE, ('g_s',))
   written, leaves = update.written_priors()
   assert written == CHOICE and [i for _, i in leaves] == [2, 0, 1]  # α = 1, 1000, 10
   payload = update.to_bytes()
-  paper = model_update.ModelUpdate.from_delta(delta, PAPER, 'g_s').to_bytes()
+  paper = model_update.ModelUpdate.from_delta(delta, PAPER, ('g_s',)).to_bytes()
   assert len(payload) < 0.6 * len(paper)
   decoded = model_update.ModelUpdate.from_bytes(payload, params)
   assert decoded.priors == CHOICE
@@ -329,14 +333,14 @@ def test_leaves_coded_under_denser_priors_round_trip_and_bad_indexes_are_refused
   no_prior = bytes([*payload[:4], 0]) + payload[model_update.UPDATE_HEAD.size:]
   with pytest.raises(ValueError, match='1 to 16 leaf priors'):
     model_update.ModelUpdate.from_bytes(no_prior, params)
-  with pytest.raises(ValueError, match='alpha:sigma_slab'):
-    model_prior.LeafPriors.parse(0.005, 1000.0, 0.05, '10')
+  with pytest.raises(ValueError, match='alpha, sigma_slab'):
+    model_prior.LeafPriors.from_config(0.005, 1000.0, 0.05, ((10,),))
 
 
 def test_an_update_that_needs_only_the_paper_prior_is_coded_as_with_that_prior_alone(tiny_arch):
   """The further priors cost nothing where no leaf uses them: same bytes, same M."""
   params = model.init_params(tiny_arch, jax.random.PRNGKey(0))
-  update = random_update(params, 'g_s,h_s', np.random.default_rng(3), 0.001, priors=CHOICE)
+  update = random_update(params, ('g_s', 'h_s'), np.random.default_rng(3), 0.001, priors=CHOICE)
   assert update.written_priors()[0] == PAPER
   alone = model_update.ModelUpdate(PAPER, update.groups, update.names, update.k)
   assert update.to_bytes() == alone.to_bytes()
@@ -362,8 +366,7 @@ def test_whole_frame_batches_visit_every_frame_equally_often_and_resume():
 def test_tiles_cover_every_coded_pixel_equally_often_and_resume():
   """crop > 0: tiles of the frames padded as the coder pads them; over whole epochs each coded
   pixel is seen as often as every other (where the tile side divides the padded size)."""
-  cfg = base.adaptation('carphone', 'full', 64.0, 'msh-n64-beta128',
-                        {'adapt.crop': 64, 'adapt.batch_size': 3}).adapt
+  cfg = configuration.with_fields(base.adapting(), {'adapt.crop': 64, 'adapt.batch_size': 3}).adapt
   frames = np.random.default_rng(0).integers(0, 256, (2, 100, 130, 3)).astype(np.uint8)
   padded = np.asarray(model.pad_to_multiple(frames))  # 128 × 192: 2 × 3 tiles a frame
   # 12 tiles, 3 a batch: epochs of 4 batches; each tile is identified by its pixels
@@ -502,7 +505,7 @@ def test_the_encoder_drops_a_leaf_opened_for_one_entry_and_keeps_one_that_pays(
   monkeypatch.setattr(zoo, 'MODELS_DIR', tmp_path / 'models')
   zoo.save_global_model('damaged', params, {'config': shipped.manifest['config']})
   theta_d = zoo.load_global_model('damaged')
-  groups = 'g_s/ConvTranspose_3/kernel,h_s/ConvTranspose_1/kernel'
+  groups = ('g_s/ConvTranspose_3/kernel', 'h_s/ConvTranspose_1/kernel')
   names = model_update.selected_names(params, groups)
   assert names == ('g_s/ConvTranspose_3/kernel', 'h_s/ConvTranspose_1/kernel')
   one_entry = np.zeros(params['h_s']['ConvTranspose_1']['kernel'].shape, np.int32)
@@ -517,7 +520,7 @@ def test_the_encoder_drops_a_leaf_opened_for_one_entry_and_keeps_one_that_pays(
                 Candidate('joint', 1, update.apply(theta_d.params), update)]
   monkeypatch.setattr(finetune, 'adapt',
                       lambda *args, **kwargs: finetune.Adapted(candidates, None, []))
-  config = base.adaptation('bikes', 'full', beta, 'damaged', {})
+  config = configuration.adaptation(base.adapting(), 'bikes', 'full', beta, 'damaged')
   result = pipeline.encode_video(config, frames, tmp_path / 'run', theta_d)
   losses = {c['label']: c['L_rdm_coded'] for c in result.candidates}
   assert list(losses) == ['encoder@0', 'joint@1', 'joint@1-pruned']

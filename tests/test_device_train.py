@@ -1,6 +1,6 @@
 """The CPU dry run of the device training script: the exact command a lent accelerator runs,
-shrunk by --set: from scratch, resumed from what the first run returned, and from weights
-trained elsewhere."""
+shrunk by --config overrides: from scratch, resumed from what the first run returned, and from
+weights trained elsewhere."""
 import json
 import shutil
 
@@ -11,8 +11,9 @@ import jax
 from conftest import TINY, load_script, run_python
 from rdm import data, files, model, zoo
 
-SHRINK = ['--probe_steps', '4', '--set', 'model.N=8', 'model.M=8', 'train.batch_size=2',
-          'train.crop=64', 'train.warmup_steps=5', 'train.eval_side=128', 'adapt.batch_size=1']
+SHRINK = ['--probe_steps', '4', '--config.model.N=8', '--config.model.M=8',
+          '--config.train.batch_size=2', '--config.train.crop=64', '--config.train.warmup_steps=5',
+          '--config.train.eval_side=128', '--adapt_config.adapt.batch_size=1']
 DEVICE_RETURN_LIMIT = 16 * 2 ** 20  # bytes per file a device run sends back (8 files at most)
 
 

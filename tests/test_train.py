@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_python, tiny_train_args
-from rdm import data, errors, train, zoo
+from rdm import configuration, data, errors, train, zoo
 
 
 def test_one_real_training_step_writes_metrics_and_a_checkpoint(tmp_path, photo_dirs):
@@ -89,8 +89,7 @@ def test_loss_falls_during_a_short_run(tmp_path, photo_dirs):
 
 def test_a_run_without_a_final_eval_never_reads_the_held_out_photos(tmp_path, photo_dirs):
   # scripts/device_train.py evaluates the θ it returns itself, at full precision.
-  from configs import base
-  config = base.override(importlib.import_module('configs.global').get_config(), {
+  config = configuration.with_fields(importlib.import_module('configs.global').get_config(), {
       'model.N': 8, 'model.M': 8, 'train.steps': 2, 'train.photos': f'{photo_dirs}/train',
       'train.eval_photos': str(tmp_path / 'no such folder'), 'train.short_side': 128,
       'train.crop': 64, 'train.batch_size': 2, 'train.log_every': 1, 'train.eval_every': 0,
