@@ -140,16 +140,17 @@ def convert(state: dict, arch: model.Architecture) -> dict:
     params['prior_z'] = prior_z(state, arch.z_filters)
   except KeyError as e:
     raise CheckpointError(f'the state dict has no {e.args[0]}: not a CompressAI '
-                       f'{arch.hyperprior} hyperprior of N={arch.N}, M={arch.M}') from e
-  if arch.hyperprior == 'mean-scale':
-    params['h_s']['Conv_0'] = mean_first(params['h_s']['Conv_0'], arch.M)
+                          f'{arch.hyperprior} hyperprior of N={arch.N}, M={arch.M}') from e
   params = {g: {n: {k: np.ascontiguousarray(v, np.float32) for k, v in p.items()}
                 if isinstance(p, dict) else np.ascontiguousarray(p, np.float32)
                 for n, p in ps.items()} for g, ps in params.items()}
   try:
-    return zoo.params_from_state(params, arch)
+    params = zoo.params_from_state(params, arch)
   except ValueError as e:
     raise CheckpointError(f'not a CompressAI model of {arch}: {e}') from e
+  if arch.hyperprior == 'mean-scale':
+    params['h_s']['Conv_0'] = mean_first(params['h_s']['Conv_0'], arch.M)
+  return params
 
 
 def file_sha256(path: pathlib.Path) -> str:

@@ -10,8 +10,14 @@ fits the entropy bottleneck's quantiles to that density (CompressAI's update_qua
 rdm imports) and runs it on a fixed image: y, z, ẑ, ŷ, the likelihoods of ŷ and ẑ, x̂ and the
 bytes its own compress() writes go into <out>/<arch>-N<N>-M<M>.npz beside the quantiles, the
 array names and shapes.
+
+    .venv/bin/python scripts/compressai_parity.py --report
+
+in rdm's environment instead prints the parity figures of those files: the largest error of each
+tensor (absolute, relative where |value| > 1) and the bytes rdm and CompressAI write.
 """
 import argparse
+import ast
 import pathlib
 import zlib
 
@@ -70,6 +76,62 @@ def random_state_dict(shapes: dict, seed: int, arch: str) -> dict[str, np.ndarra
   return {name: random_array(name, tuple(shape), seed, arch) for name, shape in shapes.items()}
 
 
+def load(path: pathlib.Path) -> tuple[dict, dict, str]:
+  """(CompressAI's outputs, the state dict it ran with, its architecture) of a parity file."""
+  f = dict(np.load(path))
+  arch = path.name.split('-N')[0]
+  shapes = {n: ast.literal_eval(s) for n, s in zip(f['names'], f['shapes'])}
+  state = random_state_dict(shapes, int(f['seed']), arch)
+  return f, {**state, 'entropy_bottleneck.quantiles': f['quantiles']}, arch
+
+
+def relative_error(actual, expected) -> float:
+  actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+  assert actual.shape == expected.shape, (actual.shape, expected.shape)
+  return float((np.abs(actual - expected) / np.maximum(1.0, np.abs(expected))).max())
+
+
+def parity(path: pathlib.Path) -> dict:
+  """rdm's import of a parity file beside CompressAI's outputs: each tensor's largest error (each
+  stage from CompressAI's own ẑ and ŷ, so every transform is compared by itself) and the bytes
+  each writes."""
+  from rdm import coding, compressai_import, entropy_models, model
+  f, state, arch_name = load(path)
+  arch = compressai_import.architecture(arch_name, state)
+  params = compressai_import.convert(state, arch)
+  x = f['x'][None].astype(np.float32)
+  y, z = model.analyze(arch, params, x)
+  hyper = model.hyper_decode(arch, params, f['z_hat'])
+  coder = coding.make_coder(arch, params)
+  _, z_symbols = coding.analyze_params(arch, params, x)
+  coded = coding.compress_frame(coder, f['x'])
+  return {
+      'arch': arch,
+      'y': relative_error(y, f['y']), 'z': relative_error(z, f['z']),
+      'z_hat': relative_error(coder.z_hat(np.asarray(z_symbols, np.int32)), f['z_hat']),
+      'y_hat': relative_error(model.forward(arch, params, x, None, 'round', 'round').y_hat,
+                              f['y_hat']),
+      'likelihood_y': relative_error(
+          entropy_models.gaussian_likelihood(f['y_hat'], hyper.mu, hyper.sigma),
+          f['likelihood_y']),
+      'likelihood_z': relative_error(entropy_models.factorized_likelihood(
+          arch.modules['prior_z'], params['prior_z'], f['z_hat']), f['likelihood_z']),
+      'x_hat': relative_error(model.synthesize(arch, params, f['y_hat'], *f['x'].shape[:2])
+                              / 255.0, f['x_hat']),
+      'bytes_rdm': len(coded.z_bytes) + len(coded.y_bytes),
+      'bytes_compressai': int(f['bytes_y'] + f['bytes_z'])}
+
+
+def report(folder: pathlib.Path) -> None:
+  tensors = ('y', 'z', 'z_hat', 'y_hat', 'likelihood_y', 'likelihood_z', 'x_hat')
+  print(f'{"file":<34}' + ''.join(f'{t:>14}' for t in tensors) + '  bytes rdm / CompressAI')
+  for path in sorted(folder.glob('*.npz')):
+    r = parity(path)
+    print(f'{path.stem:<34}' + ''.join(f'{r[t]:>14.1e}' for t in tensors) +
+          f'  {r["bytes_rdm"]} / {r["bytes_compressai"]} '
+          f'({100 * (r["bytes_rdm"] / r["bytes_compressai"] - 1):+.2f} %)')
+
+
 def run(arch: str, n: int, m: int, seed: int, x: np.ndarray) -> dict:
   import compressai
   import torch
@@ -108,7 +170,11 @@ def main():
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   p.add_argument('--out', type=pathlib.Path, default=pathlib.Path('tests/data/compressai'))
   p.add_argument('--seed', type=int, default=0)
+  p.add_argument('--report', action='store_true', help="print rdm's parity with the files in "
+                 '--out (in rdm\'s environment)')
   args = p.parse_args()
+  if args.report:
+    return report(args.out)
   args.out.mkdir(parents=True, exist_ok=True)
   x = fixed_image()
   for arch in ARCHS:

@@ -1,85 +1,47 @@
 """CompressAI's hyperprior models imported as θ_D (rdm/compressai_import.py): the same transforms,
 likelihoods and, within 1 %, bits as CompressAI itself, on the arrays its own environment wrote
 (scripts/compressai_parity.py: random weights drawn by numpy, so no torch is needed here)."""
-import ast
 import json
 
 import numpy as np
 import pytest
 
 from conftest import ROOT, load_script, run_python
-from rdm import coding, compressai_import, entropy_models, model
+from rdm import compressai_import
 
 FIXTURES = sorted((ROOT / 'tests' / 'data' / 'compressai').glob('*.npz'))
 TOLERANCE = 1e-4  # absolute, relative where |value| > 1
+TENSORS = ('y', 'z', 'z_hat', 'y_hat', 'likelihood_y', 'likelihood_z', 'x_hat')
 
 
-def fixture_state(fixture) -> tuple[dict, dict]:
-  """(what CompressAI computed, the state dict it computed it with)."""
-  f = dict(np.load(fixture))
-  shapes = {n: ast.literal_eval(s) for n, s in zip(f['names'], f['shapes'])}
-  state = load_script('compressai_parity').random_state_dict(shapes, int(f['seed']),
-                                                             arch_name(fixture))
-  return f, {**state, 'entropy_bottleneck.quantiles': f['quantiles']}
+@pytest.fixture(scope='module')
+def parity():
+  script = load_script('compressai_parity')
+  return {path.stem: script.parity(path) for path in FIXTURES}
 
 
-def arch_name(fixture) -> str:
-  return fixture.name.split('-N')[0]
+@pytest.mark.parametrize('fixture', [p.stem for p in FIXTURES])
+def test_transforms_quantization_and_likelihoods_are_compressais(parity, fixture):
+  errors = {t: parity[fixture][t] for t in TENSORS}
+  assert max(errors.values()) <= TOLERANCE, errors
 
 
-def imported(fixture):
-  f, state = fixture_state(fixture)
-  arch = compressai_import.architecture(arch_name(fixture), state)
-  return f, arch, compressai_import.convert(state, arch)
-
-
-def assert_close(actual, expected):
-  actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-  assert actual.shape == expected.shape
-  error = np.abs(actual - expected) / np.maximum(1.0, np.abs(expected))
-  assert error.max() <= TOLERANCE, f'max error {error.max():.2e}'
-
-
-@pytest.mark.parametrize('fixture', FIXTURES, ids=lambda p: p.stem)
-def test_transforms_and_likelihoods_are_compressais(fixture):
-  f, arch, params = imported(fixture)
-  y, z = model.analyze(arch, params, f['x'][None].astype(np.float32))
-  assert_close(y, f['y'])
-  assert_close(z, f['z'])
-  # Each later stage from CompressAI's own ẑ and ŷ, so every transform is compared by itself.
-  hyper = model.hyper_decode(arch, params, f['z_hat'])
-  assert_close(entropy_models.gaussian_likelihood(f['y_hat'], hyper.mu, hyper.sigma),
-               f['likelihood_y'])
-  assert_close(entropy_models.factorized_likelihood(arch.modules['prior_z'], params['prior_z'],
-                                                    f['z_hat']), f['likelihood_z'])
-  height, width = f['x'].shape[:2]
-  assert_close(model.synthesize(arch, params, f['y_hat'], height, width) / 255.0, f['x_hat'])
-  # rdm's own quantization around the medians and the means gives CompressAI's ẑ and ŷ.
-  coder = coding.make_coder(arch, params)
-  _, z_symbols = coding.analyze_params(arch, params, f['x'][None].astype(np.float32))
-  np.testing.assert_array_equal(coder.z_hat(np.asarray(z_symbols, np.int32)), f['z_hat'])
-  forward = model.forward(arch, params, f['x'][None].astype(np.float32), None, 'round', 'round')
-  assert_close(forward.y_hat, f['y_hat'])
-
-
-@pytest.mark.parametrize('fixture', FIXTURES, ids=lambda p: p.stem)
-def test_real_bits_are_within_one_percent_of_compressais(fixture):
+@pytest.mark.parametrize('fixture', [p.stem for p in FIXTURES])
+def test_real_bits_are_within_one_percent_of_compressais(parity, fixture):
   """At the zoo's N/M (~10 kB a stream) within 1 %; on the small models' ~700 bytes CompressAI's
   own costs (a 64-row scale table rounding σ up, two rANS flushes) are 2 % over the ideal bits,
   so there rdm may only not be worse."""
-  f, arch, params = imported(fixture)
-  coded = coding.compress_frame(coding.make_coder(arch, params), f['x'])
-  ours, theirs = len(coded.z_bytes) + len(coded.y_bytes), int(f['bytes_y'] + f['bytes_z'])
+  r = parity[fixture]
+  ours, theirs = r['bytes_rdm'], r['bytes_compressai']
   assert ours <= 1.01 * theirs, (ours, theirs)
-  if arch.N >= 128:
+  if r['arch'].N >= 128:
     assert ours >= 0.99 * theirs, (ours, theirs)
 
 
 def test_an_imported_model_adapts_codes_and_decodes_bit_exactly_in_a_fresh_process(tmp_path):
   """The converter's command on a checkpoint (.npz), its manifest, then full adaptation on it
   through the codec's command and the decoder in another process."""
-  fixture = ROOT / 'tests' / 'data' / 'compressai' / 'mbt2018-mean-N16-M24.npz'
-  _, state = fixture_state(fixture)
+  _, state, _ = load_script('compressai_parity').load(FIXTURES[-2])  # mbt2018-mean, N=16
   checkpoint = tmp_path / 'mbt2018-mean-3-0123abcd.npz'  # the zoo's naming: quality 3
   np.savez(checkpoint, **state)
   models = tmp_path / 'models'
@@ -103,10 +65,20 @@ def test_an_imported_model_adapts_codes_and_decodes_bit_exactly_in_a_fresh_proce
   assert 'cai-q3' in info.stdout and f'PSNR {psnr} dB' in info.stdout
 
 
+def test_a_wrong_checkpoint_is_one_line_naming_the_problem(tmp_path):
+  _, state, _ = load_script('compressai_parity').load(FIXTURES[0])  # bmshj2018-hyperprior
+  checkpoint = tmp_path / 'bmshj2018-hyperprior-2-0123abcd.npz'
+  np.savez(checkpoint, **state)
+  result = run_python(['-m', 'rdm.cli', 'import-compressai', str(checkpoint), '--arch',
+                       'mbt2018-mean', '--out', str(tmp_path / 'models' / 'x')])
+  assert result.returncode == 2 and 'Traceback' not in result.stderr
+  assert result.stderr.strip().startswith('error: ') and 'not a CompressAI' in result.stderr
+
+
 def test_a_torch_checkpoint_reads_as_its_state_dict(tmp_path):
   torch = pytest.importorskip('torch', reason='torch is not installed here (rdm does not need '
                               "it); the .npz tests above cover the conversion")
-  _, state = fixture_state(FIXTURES[0])
+  _, state, _ = load_script('compressai_parity').load(FIXTURES[0])
   path = tmp_path / 'checkpoint.pth.tar'
   torch.save({'state_dict': {f'module.{k}': torch.from_numpy(v) for k, v in state.items()}}, path)
   read = compressai_import.read_state_dict(path)
