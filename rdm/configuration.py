@@ -5,6 +5,7 @@ configs/*.py file; any field is overridden with --<flag>.<section>.<field>=<valu
 checked against the field's type (tuples as Python literals: --config.adapt.groups="('g_s',)").
 A bad flag, value or field is one line and exit 2 (rdm.errors), never a traceback.
 """
+import contextlib
 import pathlib
 import sys
 
@@ -26,10 +27,12 @@ def config_file(name: str) -> str:
 
 def define_config_flag(default: str | None, name: str = 'config',
                        help_text: str = 'a configs/*.py file') -> flags.FlagHolder:
-  """A config flag; default: a file name under configs/."""
+  """A config flag; default: a file name under configs/ (loaded, and the command line's
+  overrides of it read, here already)."""
   CONFIG_FLAGS.append(name)
-  return config_flags.DEFINE_config_file(name, default and config_file(default), help_text,
-                                         lock_config=True)
+  with errors_in_one_line():
+    return config_flags.DEFINE_config_file(name, default and config_file(default), help_text,
+                                           lock_config=True)
 
 
 def overrides(name: str = 'config') -> dict:
@@ -37,19 +40,26 @@ def overrides(name: str = 'config') -> dict:
   return dict(sorted(config_flags.get_override_values(FLAGS[name]).items()))
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-  """absl's flag parsing (app.run's flags_parser), a bad flag or override reported as one line."""
+@contextlib.contextmanager
+def errors_in_one_line():
+  """A bad flag, value, config file or overridden field: one line and exit 2."""
   try:
-    remaining = FLAGS(argv)
-    for name in CONFIG_FLAGS:  # a config file that failed to load raises when read
-      'seed' in FLAGS[name].value  # noqa: B015
-    return remaining
+    yield
   except (flags.Error, OSError) as e:  # a bad flag or value; a config file that is not there
     sys.exit(errors.report(errors.ConfigError(e)))
   except (AttributeError, KeyError) as e:  # ml_collections: a field the config does not have
     field = str(e).strip('"\'')
     sys.exit(errors.report(errors.ConfigError(f'a --config override names {field!r}, which the '
                                               'config does not have')))
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing (app.run's flags_parser), a bad flag or override reported as one line."""
+  with errors_in_one_line():
+    remaining = FLAGS(argv)
+    for name in CONFIG_FLAGS:  # a config file that failed to load raises when read
+      'seed' in FLAGS[name].value  # noqa: B015
+    return remaining
 
 
 def with_fields(config: ml_collections.ConfigDict, fields: dict) -> ml_collections.ConfigDict:

@@ -1,0 +1,85 @@
+"""Configs declare, and one way overrides them: every configs/*.py loads, locked, with only the
+fields configs/base.py declares; the θ_D v6 recipe is the command lines the shipped models were
+made with; --config.a.b=v is checked against each field's type."""
+import importlib
+import json
+
+import ml_collections
+import pytest
+
+from conftest import ROOT, run_python
+from configs import base
+from rdm import codec, configuration, errors, zoo
+
+
+def flat(c) -> set:
+  return set(ml_collections.ConfigDict(c).to_dict().keys()) | {
+      f'{s}.{k}' for s, v in c.items() if isinstance(v, ml_collections.ConfigDict) for k in v}
+
+
+@pytest.mark.parametrize('name,part', [
+    ('global', None), ('global_paper', None), ('xiph_beta', None), ('static_camera', None),
+    *[('theta_d_v6', f'sitting{i}') for i in range(1, 10)],
+    *[('theta_d_v6', f'beta{b}') for b in (8, 32, 512, 2048)]])
+def test_every_config_is_a_locked_set_of_declared_fields(name, part):
+  module = importlib.import_module(f'configs.{name}')
+  c = module.get_config(part) if part else module.get_config()
+  assert c.is_locked
+  declared = base.training() if 'train' in c else base.adapting()
+  assert flat(c) == flat(declared)
+
+
+def manifest_sittings() -> list[dict]:
+  """The --config.* settings of each CPU command that made the shipped base (sittings 1–7)."""
+  commands = json.loads((zoo.MODELS_DIR / 'msh-n64-beta128' / 'manifest.json').read_text())
+  out = []
+  for command in commands['command'].split(' && ')[:7]:
+    assert '--config=configs/global.py' in command
+    out.append(dict(a.removeprefix('--config.').split('=', 1) for a in command.split()
+                    if a.startswith('--config.')))
+  return out
+
+
+@pytest.mark.parametrize('sitting', range(1, 8))
+def test_the_recipe_is_the_shipped_bases_commands(sitting):
+  recipe = importlib.import_module('configs.theta_d_v6').get_config(f'sitting{sitting}')
+  shipped = importlib.import_module('configs.global').get_config()
+  with shipped.unlocked():
+    for key, value in manifest_sittings()[sitting - 1].items():
+      section, field = key.split('.')
+      shipped[section][field] = type(shipped[section][field])(value)
+  assert recipe.to_dict() == shipped.to_dict()
+
+
+def test_overrides_are_checked_against_the_fields_type():
+  c = base.adapting()
+  assert configuration.with_fields(c, {'adapt.groups': ('g_s',)}).adapt.groups == ('g_s',)
+  with pytest.raises(errors.ConfigError, match='no field'):
+    configuration.with_fields(c, {'adapt.nosuch': 1})
+  with pytest.raises(errors.ConfigError, match='adapt.steps'):
+    configuration.with_fields(c, {'adapt.steps': 'many'})
+
+
+def test_the_codecs_flags_are_config_fields():
+  c = base.adapting()
+  fields = [f for fs in codec.COMPRESS_FIELDS.values() for f in fs]
+  assert configuration.with_fields(c, {f: c[f.split('.')[0]][f.split('.')[1]] if '.' in f
+                                       else c[f] for f in fields}).to_dict() == c.to_dict()
+
+
+def test_a_script_takes_tuples_on_the_command_line(tmp_path):
+  script = tmp_path / 'show.py'
+  script.write_text(
+      'from absl import app, flags\nfrom rdm import configuration as c\n'
+      "c.define_config_flag('xiph_beta.py')\n"
+      'app.run(lambda _: print(flags.FLAGS.config.adapt.groups, '
+      'flags.FLAGS.config.adapt.leaf_priors, c.overrides()), flags_parser=c.parse_flags)\n')
+  result = run_python([str(script), '--config.adapt.groups=("g_s", "h_s")',
+                       '--config.adapt.leaf_priors=((1, 2),)'], env={'PYTHONPATH': str(ROOT)})
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.split('\n')[0] == (
+      "('g_s', 'h_s') ((1, 2),) {'adapt.groups': ('g_s', 'h_s'), 'adapt.leaf_priors': ((1, 2),)}")
+  bad = run_python(['experiments/sweep.py', '--out', str(tmp_path / 'x.jsonl'),
+                    '--config.adapt.nosuch=1'])
+  assert bad.returncode == 2 and bad.stderr.strip().startswith('error: ')
+  assert "'nosuch'" in bad.stderr and 'Traceback' not in bad.stderr
