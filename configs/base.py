@@ -60,6 +60,9 @@ def train() -> ml_collections.ConfigDict:
   c.end_lr = 1e-5  # learning rate at the last step (cosine decay)
   c.warmup_steps = 100  # linear warm-up from 0 to lr
   c.grad_clip = 1.0  # global gradient-norm clip
+  # Decay of an exponential moving average of θ kept in the train state (0: none), evaluated
+  # beside θ; `<workdir>/ema` names it wherever a θ source is read (init_from, export_model.py).
+  c.ema_decay = 0.999
   c.init_from = ''  # checkpoint dir or shipped model name to start from (β ladder)
   c.log_every = 25  # steps between metric lines
   c.checkpoint_every = 200  # steps between orbax checkpoints

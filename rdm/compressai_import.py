@@ -71,8 +71,8 @@ def read_state_dict(path: pathlib.Path) -> dict[str, np.ndarray]:
     try:
       import torch
     except ImportError as e:
-      raise CheckpointError(f'{path}: reading a torch checkpoint needs torch (pip install torch), or '
-                         'save its state dict as .npz where torch is') from e
+      raise CheckpointError(f'{path}: reading a torch checkpoint needs torch (pip install '
+                            'torch), or save its state dict as .npz where torch is') from e
     loaded = torch.load(path, map_location='cpu', weights_only=True)
     loaded = loaded.get('state_dict', loaded)
     state = {k: v.detach().numpy() for k, v in loaded.items()}

@@ -2,6 +2,8 @@
 
 Architecture's options beyond N and M describe models trained elsewhere (CompressAI's
 mbt2018-mean and bmshj2018-hyperprior: rdm/compressai_import.py); their defaults are rdm's own.
+Over ~250 lines on purpose: each option changes the modules here, and one model with options
+is what lets every rdm path (coding, adaptation, the update's groups) run on either kind.
 Flax modules here only declare parameters and shapes. The codec itself is a set of pure functions
 of (params, x, rng), where params = {'g_a', 'g_s', 'h_a', 'h_s', 'prior_z'}: that grouping is what
 the model update δ addresses (the receiver holds g_s, h_s and prior_z).

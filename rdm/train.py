@@ -96,7 +96,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   arch = model.Architecture.from_config(config.model)
   tx = trainer.make_optimizer(cfg.lr, cfg.warmup_steps, cfg.steps, cfg.end_lr / cfg.lr,
                             cfg.grad_clip)
-  state = trainer.create_train_state(initial_params(config, arch), tx)
+  state = trainer.create_train_state(initial_params(config, arch), tx, ema=cfg.ema_decay > 0)
   mgr = checkpoint.manager(workdir / 'checkpoints')
   restored = checkpoint.restore_latest(mgr, state)
   if restored is not None:
@@ -118,7 +118,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                model.parameter_count(state.params))
   batches = batching.crop_batches(images, cfg.batch_size, cfg.crop, config.seed, start,
                                   min_scale=cfg.min_scale)
-  p_step = trainer.make_parallel_step(global_loss_fn(config, arch), tx)
+  p_step = trainer.make_parallel_step(global_loss_fn(config, arch), tx,
+                                      ema_decay=cfg.ema_decay)
   p_state = trainer.replicate(state)
   metrics_path = workdir / 'metrics.jsonl'
   t0, window, ev = time.time(), [], None
@@ -143,11 +144,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       checkpoint.save(mgr, done, trainer.host_state(p_state))
     if primary and ((cfg.eval_every and done % cfg.eval_every == 0)
                     or (final_eval and done == cfg.steps)):
-      ev = losses.evaluate(arch, trainer.host_state(p_state).params, eval_images)
+      ev = evaluate_with_ema(arch, trainer.host_state(p_state), eval_images)
       trainer.log_line(metrics_path, {'step': done, **{f'eval_{k}': v for k, v in ev.items()}})
       logging.info('eval step %d: bpp %.3f psnr %.2f (estimated bits)', done, ev['bpp'],
                    ev['psnr'])
   mgr.wait_until_finished()
   if final_eval and (ev is None or done != cfg.steps):
-    ev = losses.evaluate(arch, trainer.host_state(p_state).params, eval_images)
+    ev = evaluate_with_ema(arch, trainer.host_state(p_state), eval_images)
   return ev if final_eval else None
+
+
+def evaluate_with_ema(arch, state: trainer.TrainState, images) -> dict:
+  """losses.evaluate of θ, and of its moving average as ema_* beside it."""
+  ev = losses.evaluate(arch, state.params, images)
+  if state.ema is not None:
+    ev.update({f'ema_{k}': v for k, v in losses.evaluate(arch, state.ema, images).items()})
+  return ev

@@ -24,6 +24,19 @@ class TrainState:
   step: jax.Array
   params: Any
   opt_state: Any
+  ema: Any = None  # a moving average of params (global training's train.ema_decay), or None
+
+
+def ema_update(ema, params, step, decay: float):
+  """The moving average after `step` steps: decay min(d, (1 + n)/(10 + n)) (TensorFlow's
+  ExponentialMovingAverage with num_updates), so the early average follows θ closely."""
+  d = jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+  return jax.tree_util.tree_map(lambda e, p: d * e + (1.0 - d) * p, ema, params)
+
+
+def next_state(state: TrainState, params, opt_state, ema_decay: float) -> TrainState:
+  ema = None if state.ema is None else ema_update(state.ema, params, state.step + 1, ema_decay)
+  return TrainState(state.step + 1, params, opt_state, ema)
 
 
 def schedule(peak: float, warmup_steps: int, steps: int, end_factor: float):
@@ -44,8 +57,10 @@ def make_optimizer(peak_lr: float | dict, warmup_steps: int, steps: int, end_fac
   return optax.chain(optax.clip_by_global_norm(grad_clip), tx) if grad_clip else tx
 
 
-def create_train_state(params, tx: optax.GradientTransformation) -> TrainState:
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+def create_train_state(params, tx: optax.GradientTransformation, ema: bool = False) -> TrainState:
+  """Step 0; ema: keep a moving average of params, starting at params."""
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                    ema=jax.tree_util.tree_map(jnp.array, params) if ema else None)
 
 
 def carry_adam_moments(opt_state, previous):
@@ -83,10 +98,10 @@ def batch_forward(arch: model.Architecture, params, x: jax.Array, keys: jax.Arra
 
 
 def train_step(state: TrainState, frozen, x: jax.Array, keys: jax.Array, *, loss_fn, tx,
-               axis_name: str | None = None):
+               axis_name: str | None = None, ema_decay: float = 0.0):
   """One optimizer step on loss_fn(state.params, frozen, x, keys) -> (loss, metrics). frozen:
   arrays the loss reads but does not train (θ_D while adapting), an argument of the compiled
-  step so that XLA does not fold them into it as constants."""
+  step so that XLA does not fold them into it as constants. A state with an ema moves it."""
   (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, frozen, x, keys)
   if axis_name is not None:
     # Equal shards per device, so the mean of per-device means is the full-batch mean.
@@ -95,11 +110,12 @@ def train_step(state: TrainState, frozen, x: jax.Array, keys: jax.Array, *, loss
   metrics['l2_grads'] = optax.tree_utils.tree_norm(grads)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  return TrainState(state.step + 1, params, opt_state), metrics
+  return next_state(state, params, opt_state, ema_decay), metrics
 
 
 def ordered_train_step(state: TrainState, frozen, x: jax.Array, keys: jax.Array,
-                       weights: jax.Array, *, loss_fn, tx, axis_name: str | None = None):
+                       weights: jax.Array, *, loss_fn, tx, axis_name: str | None = None,
+                       ema_decay: float = 0.0):
   """train_step that does not depend on how the batch is split over devices and processes:
   per-example gradients (each of the same batch-1 shape everywhere) are gathered in example
   order and summed one by one, Σ w_i ∇ℓ_i. w_i = 1/B, and 0 for the copies that pad a batch to
@@ -123,7 +139,7 @@ def ordered_train_step(state: TrainState, frozen, x: jax.Array, keys: jax.Array,
   metrics['l2_grads'] = optax.tree_utils.tree_norm(total)
   updates, opt_state = tx.update(total, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  return TrainState(state.step + 1, params, opt_state), metrics
+  return next_state(state, params, opt_state, ema_decay), metrics
 
 
 def padded_batch(x: np.ndarray, keys, devices: int):
@@ -145,10 +161,10 @@ def replicate(tree):
       lambda x: jax.device_put(np.stack([np.asarray(x)] * len(devices)), sharding), tree)
 
 
-def make_parallel_step(loss_fn, tx, step_fn=train_step):
+def make_parallel_step(loss_fn, tx, step_fn=train_step, ema_decay: float = 0.0):
   """step_fn pmapped over all local devices (one device is the same code path); the state and
   the frozen arrays it takes are replicate()d, the batch shard()ed."""
-  step = functools.partial(step_fn, loss_fn=loss_fn, tx=tx, axis_name=AXIS)
+  step = functools.partial(step_fn, loss_fn=loss_fn, tx=tx, axis_name=AXIS, ema_decay=ema_decay)
   return jax.pmap(step, axis_name=AXIS, donate_argnums=0)
 
 

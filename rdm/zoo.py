@@ -146,20 +146,28 @@ def read_params_file(path: pathlib.Path, arch: model.Architecture) -> Any:
   return as_float32(params)
 
 
+EMA = 'ema'  # <workdir>/ema: the moving average of θ a training workdir's checkpoints keep
+
+
 def load_params(source: str, arch: model.Architecture) -> Any:
-  """θ from a shipped model name, a training workdir's latest checkpoint or a .msgpack file."""
+  """θ from a shipped model name, a training workdir's latest checkpoint (<workdir>/ema: its
+  moving average) or a .msgpack file."""
   path = pathlib.Path(source)
   if path.suffix == '.msgpack' and path.is_file():
     return read_params_file(path, arch)
-  if (path / 'checkpoints').is_dir():
+  field = 'ema' if path.name == EMA and not path.is_dir() else 'params'
+  workdir = path.parent if field == 'ema' else path
+  if (workdir / 'checkpoints').is_dir():
     from rdm import checkpoint  # a training workdir: its latest TrainState's params
-    mgr = checkpoint.manager(path / 'checkpoints')
+    mgr = checkpoint.manager(workdir / 'checkpoints')
     if mgr.latest_step() is None:
       raise ModelError(f'{source}: no checkpoint to start from')
     # Untyped restore gives the saved nested dict; params_from_state checks it against arch.
     saved = mgr.restore(mgr.latest_step())
+    if saved.get(field) is None:
+      raise ModelError(f'{source}: its run kept no moving average (train.ema_decay was 0)')
     try:
-      return params_from_state(saved['params'], arch)
+      return params_from_state(saved[field], arch)
     except ValueError as e:
       raise ModelError(f'{source}: its checkpoint is not of {arch} ({e})') from e
   loaded = load_global_model(source)

@@ -23,16 +23,17 @@ import zlib
 
 import numpy as np
 
-SIZES = ((16, 24), (192, 320))
+# (N, M, image height × width, multiples of 64): the files travel with the repository to every
+# lent device, whose 64 MiB the tree, the packed photos and the models share: small images.
+SIZES = ((16, 24, (64, 64)), (192, 320, (64, 128)))
 ARCHS = ('mbt2018-mean', 'bmshj2018-hyperprior')
-IMAGE_SIDE = 128
 PEDESTAL = 2.0 ** -36  # CompressAI's (and rdm's) GDN reparametrisation offset
 
 
-def fixed_image(side: int = IMAGE_SIDE) -> np.ndarray:
-  """[side, side, 3] uint8: smooth colour gradients, an edge and mild noise (deterministic)."""
+def fixed_image(height: int, width: int) -> np.ndarray:
+  """[height, width, 3] uint8: smooth colour gradients, an edge, mild noise (deterministic)."""
   rng = np.random.default_rng(2021)
-  u, v = np.meshgrid(np.linspace(0, 1, side), np.linspace(0, 1, side))
+  u, v = np.meshgrid(np.linspace(0, 1, width), np.linspace(0, 1, height))
   x = np.stack([0.2 + 0.6 * u, 0.5 + 0.3 * np.sin(6 * v), 0.3 + 0.4 * (u * v > 0.2)], -1)
   return np.clip(255 * x + rng.normal(0, 6, x.shape), 0, 255).astype(np.uint8)
 
@@ -176,10 +177,9 @@ def main():
   if args.report:
     return report(args.out)
   args.out.mkdir(parents=True, exist_ok=True)
-  x = fixed_image()
   for arch in ARCHS:
-    for n, m in SIZES:
-      result = run(arch, n, m, args.seed, x)
+    for n, m, size in SIZES:
+      result = run(arch, n, m, args.seed, fixed_image(*size))
       path = args.out / f'{arch}-N{n}-M{m}.npz'
       np.savez_compressed(path, **result)
       print(f'{path}: {result["bytes_y"]} + {result["bytes_z"]} bytes, '

@@ -17,9 +17,10 @@ msh-n64-beta128` continues the CPU-sized θ_D.
 It prints the devices and versions, measures steps/s of global training and of full-model
 finetuning at the config's scale, sizes one cosine schedule to the time left (fresh Adam with a
 warm-up when resuming: moments do not travel), trains, evaluates on the held-out photos and
-writes to --out at most 4 files, each under the 16 MiB a device run returns:
+writes to --out at most 5 files, each under the 16 MiB a device run returns:
   params_bf16.msgpack  θ in bfloat16 (paper scale: ~14 MB; float32 would not come back whole,
                        nor go out again beside the repository's 64 MiB)
+  ema_bf16.msgpack     its moving average over this sitting (train.ema_decay > 0), the same way
   state.json           steps (this sitting, in all), speeds, peak memory, eval, versions
   metrics.jsonl        every sitting's training and eval lines
   report.txt           what was printed
@@ -123,6 +124,7 @@ def finetune_speed(config, params, photos: pathlib.Path, probe_steps: int) -> fl
 
 
 RETURNED_PARAMS = 'params_bf16.msgpack'  # θ as a run returns it, beside its state.json
+RETURNED_EMA = 'ema_bf16.msgpack'  # its moving average over the sitting
 
 
 def returned_state(folder: pathlib.Path) -> dict:
@@ -153,9 +155,11 @@ def heldout_eval(config, arch, params) -> dict:
     return losses.evaluate(arch, zoo.as_float32(params), train.center_crops(photos, c.eval_side))
 
 
-def export(out: pathlib.Path, params, state: dict, metrics: list, report: str) -> None:
+def export(out: pathlib.Path, params, ema, state: dict, metrics: list, report: str) -> None:
   out.mkdir(parents=True, exist_ok=True)
   (out / RETURNED_PARAMS).write_bytes(flax.serialization.to_bytes(params))
+  if ema is not None:
+    (out / RETURNED_EMA).write_bytes(flax.serialization.to_bytes(ema))
   files.write_json(out / 'state.json', state)
   (out / 'metrics.jsonl').write_text(''.join(json.dumps(m) + '\n' for m in metrics))
   (out / 'report.txt').write_text(report)
@@ -207,7 +211,11 @@ def main(argv):
     workdir = tmp / 'run'
     train.train_and_evaluate(config, str(workdir), final_eval=False)
     params = returned_params(zoo.load_params(str(workdir), arch))
+    ema = (returned_params(zoo.load_params(str(workdir / zoo.EMA), arch))
+           if config.train.ema_decay else None)
     ev = heldout_eval(config, arch, params)
+    if ema is not None:
+      ev.update({f'ema_{k}': v for k, v in heldout_eval(config, arch, ema).items()})
     lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
   done = lines[-1]['step'] if lines else 0
   old = (resume / 'metrics.jsonl').read_text().splitlines() if resume else []
@@ -224,7 +232,7 @@ def main(argv):
   say(f'held-out photos (estimated bits): {ev["bpp"]:.4f} bpp, {ev["psnr"]:.2f} dB after '
       f'{state["steps_total"]} steps in all; peak memory {state["peak_memory_mb"]:.0f} MB; '
       f'{time.time() - start:.0f} s')
-  export(out, params, state, metrics, log.getvalue())
+  export(out, params, ema, state, metrics, log.getvalue())
   say(f'wrote {", ".join(sorted(p.name for p in out.iterdir()))} to {out}')
 
 

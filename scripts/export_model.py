@@ -5,7 +5,8 @@
 
 The manifest records the config, data, steps and wall time of the run, the parameter hash (the
 model id in bitstreams), and RD from real bytes on the held-out photos and on the bundled clips'
-2 fps I-frames.
+2 fps I-frames. A workdir that kept a moving average of θ (train.ema_decay) ships whichever of θ
+and the average has the lower coded L = MSE + β·bpp on the held-out photos; both are recorded.
 """
 import argparse
 import json
@@ -14,13 +15,25 @@ import pathlib
 
 import numpy as np
 
-from device_train import RETURNED_PARAMS, returned_state
+from device_train import RETURNED_EMA, RETURNED_PARAMS, returned_state
 from rdm import data, model, pipeline, stream, train, zoo
 
 
 def measure(theta_d: zoo.GlobalModel, frames: np.ndarray) -> dict:
-  r = pipeline.summarize(frames, stream.encode_frames(theta_d, frames), 0.0)
-  return {k: r[k] for k in ('bpp_total', 'bpp_latent', 'psnr', 'estimated_bpp_latent')}
+  r = pipeline.summarize(frames, stream.encode_frames(theta_d, frames),
+                         theta_d.manifest['config']['loss']['beta'])
+  return {k: r[k] for k in ('bpp_total', 'bpp_latent', 'psnr', 'estimated_bpp_latent',
+                            'L_rdm_coded')}
+
+
+def heldout_choice(arch, sources: dict, photos: np.ndarray, info: dict) -> tuple[str, dict]:
+  """(the name of the θ among `sources` that codes the held-out photos at the lowest L, each
+  one's held-out RD)."""
+  rd = {}
+  for name, params in sources.items():
+    candidate = zoo.GlobalModel(arch, params, {**info, 'sha256': zoo.params_hash(params)})
+    rd[name] = measure(candidate, photos)
+  return min(rd, key=lambda n: rd[n]['L_rdm_coded']), rd
 
 
 def read_run(workdir: pathlib.Path) -> dict:
@@ -51,7 +64,12 @@ def main():
   run = read_run(pathlib.Path(args.workdir))
   config = run['config']
   arch = model.Architecture.from_config(config['model'])
-  params = zoo.load_params(run['source'], arch)
+  sources = {'raw': zoo.load_params(run['source'], arch)}
+  workdir = pathlib.Path(args.workdir)
+  if (workdir / RETURNED_EMA).is_file():
+    sources['ema'] = zoo.load_params(str(workdir / RETURNED_EMA), arch)
+  elif run['config']['train'].get('ema_decay') and (workdir / 'checkpoints').is_dir():
+    sources['ema'] = zoo.load_params(str(workdir / zoo.EMA), arch)
   info = {
       'config': config, 'command': args.command,
       # the photos of the last sitting (earlier sittings: the manifest's command)
@@ -63,13 +81,17 @@ def main():
       'steps_total': run['steps_total'],  # null: a start from before the record
       'started_from': run['started_from'],
       'wall_s_last_sitting': run['wall_s'],
-      'parameters': model.parameter_count(params),
+      'parameters': model.parameter_count(sources['raw']),
   }
-  zoo.save_global_model(args.name, params, info)
   side = config['train'].get('eval_side', config['train']['short_side'])
   photos = data.load_photo_folder(args.eval_photos or config['train']['eval_photos'], side, 64)
+  photos = train.center_crops(photos, 512).astype(np.uint8)
+  shipped, heldout = heldout_choice(arch, sources, photos, info)
+  params = sources[shipped]
+  info['weights'] = {'shipped': shipped, 'heldout_photos': heldout}
+  zoo.save_global_model(args.name, params, info)
   theta_d = zoo.load_global_model(args.name)
-  rd = {'heldout_photos': measure(theta_d, train.center_crops(photos, 512).astype(np.uint8))}
+  rd = {'heldout_photos': heldout[shipped]}
   for clip in data.BUNDLED_CLIPS:
     rd[pathlib.Path(clip).stem] = measure(theta_d, data.read_iframes(clip))
   info['rd_real_bytes'] = rd

@@ -254,7 +254,7 @@ def test_ablations_and_options_run_and_code_the_quantized_update(
 
 
 def rate_gradient_of(rate_gradient: str, delta, priors=PAPER):
-  return jax.grad(lambda d: model_update.model_bits(priors, 'w', d, model_update.quantize(
+  return jax.grad(lambda d: model_update.model_bits(priors, ('w',), d, model_update.quantize(
       d, PRIOR.t), rate_gradient, jax.random.PRNGKey(0)))(delta)
 
 
@@ -270,10 +270,10 @@ def test_each_rate_gradient_is_its_surrogates_alone():
   noise = rate_gradient_of('noise', {'w': delta})['w']
   assert np.all(np.isfinite(noise)) and noise[0] != 0 and not np.allclose(noise, bins)
   # Whatever the gradient, the value is what the coder writes for round(δ/t)·t.
-  value = model_update.model_bits(PAPER, 'w', {'w': delta}, {'w': delta}, 'noise',
+  value = model_update.model_bits(PAPER, ('w',), {'w': delta}, {'w': delta}, 'noise',
                               jax.random.PRNGKey(0))
   assert float(value) == pytest.approx(float(model_update.coded_bits(
-      PAPER, 'w', model_update.quantize({'w': delta}, PRIOR.t))))
+      PAPER, ('w',), model_update.quantize({'w': delta}, PRIOR.t))))
 
 
 def test_each_leafs_rate_gradient_follows_the_prior_it_is_coded_under():
@@ -293,7 +293,7 @@ def test_each_leafs_rate_gradient_follows_the_prior_it_is_coded_under():
       alone = model_prior.LeafPriors((CHOICE.priors[index],))
       want = rate_gradient_of(gradient, {name: delta[name]}, alone)[name]
       np.testing.assert_allclose(got[name], want, rtol=1e-5, atol=1e-7)
-  paper, chosen = (float(model_update.coded_bits(p, 'w', model_update.quantize(delta, PRIOR.t)))
+  paper, chosen = (float(model_update.coded_bits(p, ('w',), model_update.quantize(delta, PRIOR.t)))
                    for p in (PAPER, CHOICE))
   assert chosen < 0.5 * paper
 

@@ -25,8 +25,10 @@ def device_run(out, photos, budget_s, *start_from):
   state = json.loads((out / 'state.json').read_text())
   assert state['wall_s'] <= budget_s  # ends inside the time it was given
   files = sorted(p.name for p in out.iterdir())
-  assert files == ['metrics.jsonl', 'params_bf16.msgpack', 'report.txt', 'state.json']
+  assert files == ['ema_bf16.msgpack', 'metrics.jsonl', 'params_bf16.msgpack', 'report.txt',
+                   'state.json']
   assert all((out / f).stat().st_size < DEVICE_RETURN_LIMIT for f in files)
+  assert np.isfinite(state['eval']['psnr']) and np.isfinite(state['eval']['ema_psnr'])
   assert 'devices:' in result.stdout and 'steps/s' in result.stdout
   return state
 

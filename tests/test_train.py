@@ -10,8 +10,8 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_python, tiny_train_args
-from rdm import configuration, data, errors, train, zoo
+from conftest import ROOT, load_script, run_python, tiny_train_args
+from rdm import configuration, data, errors, train, trainer, zoo
 
 
 def test_one_real_training_step_writes_metrics_and_a_checkpoint(tmp_path, photo_dirs):
@@ -22,7 +22,7 @@ def test_one_real_training_step_writes_metrics_and_a_checkpoint(tmp_path, photo_
   for key in ('train_loss', 'train_bpp', 'train_mse', 'train_psnr', 'train_l2_grads',
               'steps_per_s'):
     assert np.isfinite(train_line[key]), key
-  assert 'eval_psnr' in lines[-1]
+  assert 'eval_psnr' in lines[-1] and 'eval_ema_psnr' in lines[-1]
   assert (tmp_path / 'checkpoints' / '1').is_dir()
 
 
@@ -57,9 +57,21 @@ def test_killed_run_resumes_from_its_checkpoint_and_ends_where_an_uninterrupted_
   resumed_from = int(log.split('resumed from step')[1].split()[0])
   assert 10 <= resumed_from < steps
   assert run_python(tiny_train_args(clean, photo_dirs, steps)).returncode == 0
-  for a, b in zip(jax.tree_util.tree_leaves(final_params(killed)),
-                  jax.tree_util.tree_leaves(final_params(clean))):
-    np.testing.assert_array_equal(a, b)
+  for source in ('', 'ema'):  # θ and its moving average, kept in the same checkpoints
+    for a, b in zip(jax.tree_util.tree_leaves(final_params(killed / source)),
+                    jax.tree_util.tree_leaves(final_params(clean / source))):
+      np.testing.assert_array_equal(a, b)
+  assert not all(np.array_equal(a, b) for a, b in zip(
+      jax.tree_util.tree_leaves(final_params(clean)),
+      jax.tree_util.tree_leaves(final_params(clean / 'ema'))))
+
+
+def test_the_moving_average_follows_theta_with_a_warm_up():
+  ema, params = {'w': np.zeros(3, np.float32)}, {'w': np.ones(3, np.float32)}
+  first = trainer.ema_update(ema, params, 1, 0.999)  # decay (1 + 1) / (10 + 1)
+  np.testing.assert_allclose(first['w'], 9 / 11, rtol=1e-6)
+  late = trainer.ema_update(ema, params, 10 ** 6, 0.999)  # the configured decay
+  np.testing.assert_allclose(late['w'], 0.001, rtol=1e-3)
 
 
 def test_a_run_counts_the_steps_behind_its_start_as_they_were_when_it_started(tmp_path,
@@ -151,3 +163,14 @@ def test_a_later_phase_continues_the_adam_moments_of_the_parameters_an_earlier_p
   updates, _ = tx.update({'encoder': {'w': jnp.ones(3)}, 'delta': {'d': jnp.ones(2)}}, carried,
                          joint.params)
   assert np.all(np.isfinite(updates['encoder']['w']))
+
+
+def test_the_export_ships_whichever_of_theta_and_its_average_codes_the_held_out_photos_better(
+    bikes_frames):
+  shipped = zoo.load_global_model('msh-n64-beta128')
+  rng = np.random.default_rng(0)
+  worse = jax.tree_util.tree_map(lambda p: p + 0.02 * rng.standard_normal(p.shape), shipped.params)
+  photos = bikes_frames[:, :128, :128]
+  chosen, rd = load_script('export_model').heldout_choice(
+      shipped.arch, {'raw': worse, 'ema': shipped.params}, photos, shipped.manifest)
+  assert chosen == 'ema' and rd['ema']['L_rdm_coded'] < rd['raw']['L_rdm_coded']
