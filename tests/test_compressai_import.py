@@ -56,13 +56,23 @@ def test_an_imported_model_adapts_codes_and_decodes_bit_exactly_in_a_fresh_proce
   env = {'RDM_MODELS': str(models)}
   stream = tmp_path / 'bikes.rdm'
   compressed = run_python(['-m', 'rdm.codec', 'compress', 'bikes', '-o', str(stream), '--model',
-                           'cai-q3', '--adapt', 'full', '--beta', '149', '--steps', '2',
-                           '--frames', '2'], env=env)
+                           'cai-q3', '--adapt', 'full', '--beta', '149', '--steps', '1',
+                           '--frames', '1'], env=env)
   assert compressed.returncode == 0, compressed.stderr[-3000:]
   psnr = compressed.stdout.split('PSNR ')[1].split(' dB')[0]
   info = run_python(['-m', 'rdm.codec', 'info', str(stream), '--original', 'bikes'], env=env)
   assert info.returncode == 0, info.stderr[-3000:]
   assert 'cai-q3' in info.stdout and f'PSNR {psnr} dB' in info.stdout
+  # a sweep point on it: the update over its receiver-side leaves, the stream decoded and checked
+  out = tmp_path / 'sweep.jsonl'
+  swept = run_python(['experiments/sweep.py', '--out', str(out), '--video', 'carphone', '--modes',
+                      'full', '--betas', '149', '--model', 'cai-q3', '--workdirs',
+                      str(tmp_path / 'runs'), '--config.data.max_frames=1',
+                      '--config.adapt.steps=1', '--config.adapt.joint_steps=1',
+                      '--config.adapt.candidates=1'], env=env)
+  assert swept.returncode == 0, swept.stderr[-3000:]
+  [record] = [json.loads(l) for l in out.read_text().splitlines()]
+  assert record['model'] == 'cai-q3' and [c['phase'] for c in record['candidates']][-1] == 'joint'
 
 
 def test_a_wrong_checkpoint_is_one_line_naming_the_problem(tmp_path):
