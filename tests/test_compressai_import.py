@@ -38,9 +38,9 @@ def test_real_bits_are_within_one_percent_of_compressais(parity, fixture):
     assert ours >= 0.99 * theirs, (ours, theirs)
 
 
-def test_an_imported_model_adapts_codes_and_decodes_bit_exactly_in_a_fresh_process(tmp_path):
-  """The converter's command on a checkpoint (.npz), its manifest, then full adaptation on it
-  through the codec's command and the decoder in another process."""
+def test_an_imported_model_codes_decodes_bit_exactly_in_a_fresh_process_and_adapts(tmp_path):
+  """The converter's command on a checkpoint (.npz) and its manifest; the codec's command on the
+  imported model, decoded in another process; full adaptation of it in a sweep point."""
   _, state, _ = load_script('compressai_parity').load(FIXTURES[-2])  # mbt2018-mean, N=16
   checkpoint = tmp_path / 'mbt2018-mean-3-0123abcd.npz'  # the zoo's naming: quality 3
   np.savez(checkpoint, **state)
@@ -56,8 +56,7 @@ def test_an_imported_model_adapts_codes_and_decodes_bit_exactly_in_a_fresh_proce
   env = {'RDM_MODELS': str(models)}
   stream = tmp_path / 'bikes.rdm'
   compressed = run_python(['-m', 'rdm.codec', 'compress', 'bikes', '-o', str(stream), '--model',
-                           'cai-q3', '--adapt', 'full', '--beta', '149', '--steps', '1',
-                           '--frames', '1'], env=env)
+                           'cai-q3', '--frames', '1'], env=env)
   assert compressed.returncode == 0, compressed.stderr[-3000:]
   psnr = compressed.stdout.split('PSNR ')[1].split(' dB')[0]
   info = run_python(['-m', 'rdm.codec', 'info', str(stream), '--original', 'bikes'], env=env)
