@@ -40,6 +40,8 @@ def define_flags() -> None:
   flags.DEFINE_string('candidates', None, "a sweep's .jsonl: follow its full points' "
                       'candidates instead of running')
   flags.DEFINE_string('tag', '', 'with --candidates: the sweep tag of the points to follow')
+  flags.DEFINE_list('beside', None, "clips' .jsonl files (rq4's and sweeps'): plot full's gain over "
+                    'encoder-only against the pixels it was amortised over, clip beside clip')
 
 MODES = ('encoder', 'full')
 
@@ -125,8 +127,52 @@ def plot(records: list, path: pathlib.Path) -> None:
   plt.close(fig)
 
 
+def frames_gains(records: list) -> dict:
+  """{β: [(pixels, ΔL in % of encoder-only's L)]} of full vs encoder-only per number of
+  I-frames (an untagged sweep point counts as all of its clip's I-frames)."""
+  by = {}
+  for r in records:
+    if r.get('axis', 'frames') == 'frames' and not r.get('tag'):
+      by[(r['beta'], round(8 * r['bytes'] / r['bpp_total']), r['mode'])] = r['L_rdm_coded']
+  out = {}
+  for (beta, pixels, mode), loss in sorted(by.items()):
+    encoder = by.get((beta, pixels, 'encoder'))
+    if mode == 'full' and encoder:
+      out.setdefault(beta, []).append((pixels, 100 * (loss - encoder) / encoder))
+  return out
+
+
+def plot_beside(paths: list[str], out: pathlib.Path) -> None:
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(6.5, 4))
+  clips = {}
+  for path in paths:
+    records = load(pathlib.Path(path))
+    clips.setdefault(data.clip_name(records[0]['video']), []).extend(records)
+  for (clip, records), marker in zip(sorted(clips.items()), 'osd^v'):
+    for beta, points in frames_gains(records).items():
+      print(f'{clip} β={beta:g}: ' + ', '.join(f'{p / 1e6:.1f} Mpx: ΔL {g:+.1f} %'
+                                             for p, g in points))
+      ax.plot(*zip(*[(p / 1e6, g) for p, g in points]), marker=marker, label=f'{clip}, β={beta:g}')
+  ax.axhline(0, color='grey', lw=0.8)
+  ax.set_xscale('log')
+  ax.set_xlabel('pixels of the I-frames the update is amortised over (millions)')
+  ax.set_ylabel('coded L_RDM, full − encoder-only (% of encoder-only)')
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(out, dpi=120)
+  plt.close(fig)
+  print(f'→ {out}')
+
+
 def main(argv):
   del argv
+  if FLAGS.beside:
+    return plot_beside(FLAGS.beside, pathlib.Path(FLAGS.out or ROOT / 'experiments' / 'results' /
+                                                  'rq4-frames-beside.png'))
   if FLAGS.candidates:
     report_candidates(pathlib.Path(FLAGS.candidates), FLAGS.tag)
     return
