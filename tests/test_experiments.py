@@ -247,3 +247,15 @@ def test_the_package_has_no_import_cycle_and_the_graph_script_finds_one(tmp_path
   looped = {p.stem: p for p in tmp_path.glob('*.py')}
   with pytest.raises(SystemExit, match='import cycle'):
     graph.floors(looped, graph.arrows(looped))
+
+
+def test_rq4_puts_full_against_encoder_only_at_the_pixels_each_pair_was_coded_over():
+  from experiments import rq4
+
+  def point(mode, frames, loss, **extra):
+    return {'mode': mode, 'beta': 128.0, 'bytes': 1000 * frames, 'bpp_total': 0.002,
+            'L_rdm_coded': loss, 'axis': 'frames', **extra}  # 4 M pixels a frame
+  records = [point('encoder', 1, 100.0), point('full', 1, 90.0), point('encoder', 2, 50.0),
+             point('full', 2, 49.0), point('full', 2, 10.0, tag='noM'),  # another setting
+             {**point('encoder', 4, 80.0), 'axis': 'steps'}]
+  assert rq4.frames_gains(records) == {128.0: [(4_000_000, -10.0), (8_000_000, -2.0)]}
