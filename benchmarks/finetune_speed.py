@@ -52,32 +52,31 @@ def resized(frames: np.ndarray, size: str) -> np.ndarray:
 
 def main(argv):
   del argv
-  args = FLAGS
   config = FLAGS.config
   frames = data.read_iframes(config.data.video, config.data.fps, config.data.max_frames or None)
-  frames = resized(frames[:3] if args.mode == 'latents' else frames, args.size)
-  # latents: steps per frame = steps·batch/frames, so this gives `args.steps` steps per frame.
+  frames = resized(frames[:3] if FLAGS.mode == 'latents' else frames, FLAGS.size)
+  # latents: steps per frame = steps·batch/frames, so this gives `--steps` steps per frame.
   config = configuration.with_fields(config, {
-      'adapt.mode': args.mode, 'adapt.joint_steps': args.steps, 'adapt.log_every': 5,
-      'adapt.steps': args.steps * (len(frames) if args.mode == 'latents' else 1)})
+      'adapt.mode': FLAGS.mode, 'adapt.joint_steps': FLAGS.steps, 'adapt.log_every': 5,
+      'adapt.steps': FLAGS.steps * (len(frames) if FLAGS.mode == 'latents' else 1)})
   theta_d = zoo.load_global_model(config.global_model)
   arch, params = theta_d.arch, theta_d.params
   with tempfile.TemporaryDirectory() as workdir:
     adapted = finetune.adapt(config, arch, params, frames, pathlib.Path(workdir))
-  phase = {'latents': 'latents', 'encoder': 'encoder', 'full': 'joint'}[args.mode]
+  phase = {'latents': 'latents', 'encoder': 'encoder', 'full': 'joint'}[FLAGS.mode]
   history = [h for h in adapted.history if h['phase'] == phase]
-  rate = steps_per_second(history, per_frame=args.mode == 'latents')
-  if args.mode == 'latents':
+  rate = steps_per_second(history, per_frame=FLAGS.mode == 'latents')
+  if FLAGS.mode == 'latents':
     pixels = frames.shape[1] * frames.shape[2]
   elif config.adapt.crop:
     pixels = config.adapt.batch_size * min(config.adapt.crop, *frames.shape[1:3]) ** 2
   else:
     pixels = config.adapt.batch_size * frames.shape[1] * frames.shape[2]
-  result = {'mode': args.mode, 'steps_per_s': rate, 'pixels_per_step': pixels,
+  result = {'mode': FLAGS.mode, 'steps_per_s': rate, 'pixels_per_step': pixels,
             'mpix_per_s': rate * pixels / 1e6,
             'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
   print(json.dumps(result))
-  pathlib.Path(args.out).write_text(json.dumps(result) + '\n')
+  pathlib.Path(FLAGS.out).write_text(json.dumps(result) + '\n')
 
 
 if __name__ == '__main__':

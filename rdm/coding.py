@@ -199,7 +199,7 @@ def compress_frame(coder: LatentCoder, x: np.ndarray, latents=None,
   with stage(timings, 'analysis'):
     if latents is None:
       y, z_symbols = analyze_params(coder.arch, coder.params,
-                                jnp.asarray(pad_frame(x), jnp.float32)[None])
+                                    jnp.asarray(pad_frame(x), jnp.float32)[None])
     else:
       y, z_symbols = latents[0], np.rint(np.asarray(latents[1]) - coder.z_offsets)
     y, z_symbols = np.asarray(y), np.asarray(z_symbols).astype(np.int32)
@@ -228,7 +228,8 @@ def decompress_frame(coder: LatentCoder, z_bytes: bytes, y_bytes: bytes, height:
   compress_frame (range_decode, hyper, synthesis)."""
   y_shape, z_shape = latent_shapes(coder.arch, height, width)
   with stage(timings, 'range_decode'):
-    z_symbols = range_coding.decode(z_bytes, z_indexes(coder.arch, np.zeros(z_shape)), coder.z_table)
+    z_symbols = range_coding.decode(z_bytes, z_indexes(coder.arch, np.zeros(z_shape)),
+                                    coder.z_table)
   with stage(timings, 'hyper'):
     mu, _, indexes = conditional_params(coder, z_symbols)
   if zlib.crc32(indexes.tobytes()) != index_crc:

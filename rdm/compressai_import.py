@@ -161,17 +161,15 @@ def file_sha256(path: pathlib.Path) -> str:
   return h.hexdigest()
 
 
-def rd_on_clips(theta_d, clips: tuple[str, ...], max_frames: int | None) -> dict:
-  """bpp (real bytes) and PSNR of θ_D as is on each clip's 2 fps I-frames (the reconstruction
-  every decoder of the stream reproduces)."""
-  from rdm import baselines, data, stream
+def rd_on_clips(theta_d, beta: float, clips: tuple[str, ...], max_frames: int | None) -> dict:
+  """Real-byte bpp, PSNR and coded L of θ_D as is on each clip's 2 fps I-frames (the
+  reconstruction every decoder of the stream reproduces)."""
+  from rdm import data, pipeline, stream
   out = {}
   for clip in clips:
     frames = data.read_iframes(clip, 2.0, max_frames)
-    encoded = stream.encode_frames(theta_d, frames)
-    out[clip] = {'frames': len(frames),
-                 'bpp': 8 * len(encoded.data) / int(np.prod(frames.shape[:3])),
-                 'psnr': baselines.mean_psnr(frames, encoded.x_hat)}
+    r = pipeline.summarize(frames, stream.encode_frames(theta_d, frames), beta)
+    out[clip] = {'frames': len(frames), **{k: r[k] for k in ('bpp_total', 'psnr', 'L_rdm_coded')}}
   return out
 
 
@@ -179,7 +177,6 @@ def main(argv: list[str]) -> int:
   """rdm import-compressai CHECKPOINT --arch A --out models/NAME [--quality Q | --lmbda L]."""
   import argparse
   import shlex
-  import sys
   from rdm import zoo
   p = argparse.ArgumentParser(prog='rdm import-compressai', description=__doc__.split('\n')[0])
   p.add_argument('checkpoint', type=pathlib.Path, help="a CompressAI state dict: .pth(.tar) "
@@ -205,17 +202,17 @@ def main(argv: list[str]) -> int:
     params = convert(state, arch)
   except errors.UserError as e:
     return errors.report(e)
+  beta = beta_of_lambda(lmbda)
   info = {'source': {'file': args.checkpoint.name, 'sha256': file_sha256(args.checkpoint),
                      'arch': args.arch, 'quality': quality, 'lambda': lmbda},
           'config': {'model': {f.name: getattr(arch, f.name)
-                               for f in dataclasses.fields(arch)}, 'loss': {'beta': 1 / lmbda}},
+                               for f in dataclasses.fields(arch)}, 'loss': {'beta': beta}},
           'command': shlex.join(['rdm', 'import-compressai', *argv])}
-  m = zoo.save_global_model(args.out.name, params, info, args.out.parent)
-  rd = rd_on_clips(zoo.GlobalModel(arch, params, m), ('bikes', 'carphone'),
-                   args.rd_frames or None)
-  zoo.save_global_model(args.out.name, params, {**info, 'rd_2fps_iframes': rd}, args.out.parent)
-  print(f'{args.out}: {args.arch} N={arch.N} M={arch.M}, λ={lmbda:g} (β={1 / lmbda:.1f}), model '
+  theta_d = zoo.GlobalModel(arch, params, {**info, 'sha256': zoo.params_hash(params)})
+  rd = rd_on_clips(theta_d, beta, ('bikes', 'carphone'), args.rd_frames or None)
+  m = zoo.save_global_model(args.out.name, params, {**info, 'rd_2fps_iframes': rd},
+                            args.out.parent)
+  print(f'{args.out}: {args.arch} N={arch.N} M={arch.M}, λ={lmbda:g} (β={beta:.1f}), model '
         f'id {m["sha256"][:16]}…; ' + ', '.join(
-            f'{clip} {r["bpp"]:.4f} bpp / {r["psnr"]:.2f} dB' for clip, r in rd.items()),
-        file=sys.stdout)
+            f'{clip} {r["bpp_total"]:.4f} bpp / {r["psnr"]:.2f} dB' for clip, r in rd.items()))
   return 0

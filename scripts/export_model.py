@@ -38,16 +38,21 @@ def heldout_choice(arch, sources: dict, photos: np.ndarray, info: dict) -> tuple
 
 def read_run(workdir: pathlib.Path) -> dict:
   """What the manifest says of a global-training workdir or of a folder a device run returned:
-  its config, the θ source for zoo.load_params, where it started, its last sitting's steps, the
-  steps from scratch (None: not recorded) and wall time."""
+  its config, the θ source for zoo.load_params and its moving average's (None: none kept), where
+  it started, its last sitting's steps, the steps from scratch (None: not recorded) and wall
+  time."""
   if (workdir / RETURNED_PARAMS).is_file():
     state = returned_state(workdir)
+    ema = workdir / RETURNED_EMA
     return {'config': state['config'], 'source': str(workdir / RETURNED_PARAMS),
+            'ema_source': str(ema) if ema.is_file() else None,
             'started_from': state['started_from'], 'steps': state['steps_this_sitting'],
             'steps_total': state['steps_total'], 'wall_s': state['wall_s']}
   lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
   last = [l for l in lines if 'train_loss' in l][-1]
-  return {'config': json.loads((workdir / 'config.json').read_text()), 'source': str(workdir),
+  config = json.loads((workdir / 'config.json').read_text())
+  return {'config': config, 'source': str(workdir),
+          'ema_source': str(workdir / zoo.EMA) if config['train'].get('ema_decay') else None,
           'started_from': train.start_record(workdir), 'steps': last['step'],
           'steps_total': train.steps_behind(str(workdir)), 'wall_s': last['wall_s']}
 
@@ -65,11 +70,8 @@ def main():
   config = run['config']
   arch = model.Architecture.from_config(config['model'])
   sources = {'raw': zoo.load_params(run['source'], arch)}
-  workdir = pathlib.Path(args.workdir)
-  if (workdir / RETURNED_EMA).is_file():
-    sources['ema'] = zoo.load_params(str(workdir / RETURNED_EMA), arch)
-  elif run['config']['train'].get('ema_decay') and (workdir / 'checkpoints').is_dir():
-    sources['ema'] = zoo.load_params(str(workdir / zoo.EMA), arch)
+  if run['ema_source']:
+    sources['ema'] = zoo.load_params(run['ema_source'], arch)
   info = {
       'config': config, 'command': args.command,
       # the photos of the last sitting (earlier sittings: the manifest's command)
