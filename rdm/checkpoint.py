@@ -5,6 +5,7 @@ from, and the candidates it saves for the coder.
 Orbax writes each step into a temporary directory and renames it when complete, so a run killed
 mid-save leaves the previous checkpoint intact.
 """
+import dataclasses
 import json
 import pathlib
 from typing import Any
@@ -32,7 +33,15 @@ def restore_latest(mgr: ocp.CheckpointManager, target: Any) -> Any | None:
   if step is None:
     return None
   abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target)
-  return mgr.restore(step, args=ocp.args.StandardRestore(abstract))
+  try:
+    return mgr.restore(step, args=ocp.args.StandardRestore(abstract))
+  except ValueError as error:
+    if getattr(target, 'ema', ...) is not None or 'ema' not in str(error):
+      raise
+  # Checkpoints written before TrainState kept a moving average (2026-12-06) lack its field.
+  fields = {f.name: getattr(abstract, f.name) for f in dataclasses.fields(target)
+            if f.name != 'ema'}
+  return target.replace(**mgr.restore(step, args=ocp.args.StandardRestore(fields)))
 
 
 def save(mgr: ocp.CheckpointManager, step: int, tree: Any, wait: bool = False) -> None:

@@ -8,10 +8,11 @@ import time
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 from conftest import ROOT, load_script, run_python, tiny_train_args
-from rdm import configuration, data, errors, train, trainer, zoo
+from rdm import checkpoint, configuration, data, errors, train, trainer, zoo
 
 
 def test_one_real_training_step_writes_metrics_and_a_checkpoint(tmp_path, photo_dirs):
@@ -72,6 +73,21 @@ def test_the_moving_average_follows_theta_with_a_warm_up():
   np.testing.assert_allclose(first['w'], 9 / 11, rtol=1e-6)
   late = trainer.ema_update(ema, params, 10 ** 6, 0.999)  # the configured decay
   np.testing.assert_allclose(late['w'], 0.001, rtol=1e-3)
+
+
+def test_a_checkpoint_written_before_the_moving_average_existed_still_resumes(tmp_path):
+  params = {'w': np.arange(3, dtype=np.float32)}
+  tx = optax.adam(1e-3)
+  old = trainer.create_train_state(params, tx)
+  mgr = checkpoint.manager(tmp_path)
+  # TrainState's fields before 2026-12-06, as the finetuning runs of RQ1 saved them.
+  checkpoint.save(mgr, 7, {'step': 7, 'params': params, 'opt_state': old.opt_state}, wait=True)
+  restored = checkpoint.restore_latest(checkpoint.manager(tmp_path), old)
+  assert int(restored.step) == 7 and restored.ema is None
+  np.testing.assert_array_equal(restored.params['w'], params['w'])
+  with pytest.raises(ValueError):  # a run that keeps an average cannot invent it
+    checkpoint.restore_latest(checkpoint.manager(tmp_path),
+                              trainer.create_train_state(params, tx, ema=True))
 
 
 def test_a_run_counts_the_steps_behind_its_start_as_they_were_when_it_started(tmp_path,
