@@ -68,7 +68,7 @@ def test_an_imported_model_codes_decodes_bit_exactly_in_a_fresh_process_and_adap
                       'full', '--betas', '149', '--model', 'cai-q3', '--workdirs',
                       str(tmp_path / 'runs'), '--config.data.max_frames=1',
                       '--config.adapt.steps=1', '--config.adapt.joint_steps=1',
-                      '--config.adapt.candidates=1'], env=env)
+                      '--config.adapt.candidates=1', '--config.adapt.batch_size=1'], env=env)
   assert swept.returncode == 0, swept.stderr[-3000:]
   [record] = [json.loads(l) for l in out.read_text().splitlines()]
   assert record['model'] == 'cai-q3' and [c['phase'] for c in record['candidates']][-1] == 'joint'

@@ -13,7 +13,7 @@ def test_a_sweep_point_and_its_report(use_tiny_models, tmp_path):
           'encoder,full', '--betas', '64,128', '--model', 'tiny-a', '--workdirs',
           str(tmp_path / 'runs'), '--config.model.N=8', '--config.model.M=8',
           '--config.data.max_frames=2', '--config.adapt.steps=2', '--config.adapt.joint_steps=2',
-          '--config.adapt.candidates=1']
+          '--config.adapt.candidates=1', '--config.adapt.batch_size=1']
   result = run_python(args)
   assert result.returncode == 0, result.stderr[-3000:]
   records = [json.loads(l) for l in out.read_text().splitlines()]
@@ -161,7 +161,7 @@ def test_rq4_measures_both_axes_and_plots_the_gain(use_tiny_models, tmp_path):
   args = ['experiments/rq4.py', '--video', 'carphone', '--betas', '64', '--model', 'tiny-a',
           '--steps', '2', '--frames', '1', '--frames_steps', '1', '--out', str(out),
           '--workdirs', str(tmp_path / 'runs'), '--config.model.N=8', '--config.model.M=8',
-          '--config.adapt.candidates=1']
+          '--config.adapt.candidates=1', '--config.adapt.batch_size=1']
   result = run_python(args)
   assert result.returncode == 0, result.stderr[-3000:]
   records = [json.loads(l) for l in out.read_text().splitlines()]
