@@ -24,6 +24,7 @@ from rdm import files
 def manager(directory: str | pathlib.Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
   return ocp.CheckpointManager(
       pathlib.Path(directory).absolute(),
+      item_handlers=ocp.StandardCheckpointHandler(),  # so that item_metadata reads the fields
       options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
 
@@ -33,15 +34,15 @@ def restore_latest(mgr: ocp.CheckpointManager, target: Any) -> Any | None:
   if step is None:
     return None
   abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target)
-  try:
-    return mgr.restore(step, args=ocp.args.StandardRestore(abstract))
-  except ValueError as error:
-    if getattr(target, 'ema', ...) is not None or 'ema' not in str(error):
-      raise
-  # Checkpoints written before TrainState kept a moving average (2026-12-06) lack its field.
-  fields = {f.name: getattr(abstract, f.name) for f in dataclasses.fields(target)
-            if f.name != 'ema'}
-  return target.replace(**mgr.restore(step, args=ocp.args.StandardRestore(fields)))
+  if dataclasses.is_dataclass(target):
+    # A field the checkpoint lacks is restored as the target's None: checkpoints written before
+    # TrainState kept a moving average (2026-12-06) have no 'ema'.
+    saved = set(mgr.item_metadata(step).keys())
+    names = [f.name for f in dataclasses.fields(target)]
+    if all(n in saved or getattr(target, n) is None for n in names):
+      fields = {n: getattr(abstract, n) for n in names if n in saved}
+      return target.replace(**mgr.restore(step, args=ocp.args.StandardRestore(fields)))
+  return mgr.restore(step, args=ocp.args.StandardRestore(abstract))
 
 
 def save(mgr: ocp.CheckpointManager, step: int, tree: Any, wait: bool = False) -> None:
