@@ -67,6 +67,10 @@ def train() -> ml_collections.ConfigDict:
   c.log_every = 25  # steps between metric lines
   c.checkpoint_every = 200  # steps between orbax checkpoints
   c.eval_every = 1000  # steps between held-out evaluations (0: only at the end)
+  # Stop before train.steps once the held-out L (of θ or its average, whichever is lower) moved
+  # by at most converge_tol (relative) over the last converge_window steps (0: never).
+  c.converge_window = 0
+  c.converge_tol = 0.005
   return c
 
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# θ_D v6 from scratch (configs/theta_d_v6.py): the β=128 base's nine sittings, then the β ladder
-# continued from it. Every step resumes when re-run (orbax checkpoints in runs/). CPU times:
-# WORKSPACE.md and the manifests.
+# θ_D from scratch: the β=128 base's nine sittings (configs/theta_d_v6.py), then the v7 ladder
+# (configs/theta_d_v7.py), each member continuing its neighbour until its held-out L converges.
+# Every step resumes when re-run (orbax checkpoints in runs/); a converged member trains no
+# further. CPU times: WORKSPACE.md and the manifests.
 #   bash experiments/train_ladder.sh            # all of it
-#   BETAS="32 512" bash experiments/train_ladder.sh
+#   BASE=shipped BETAS="32 8" bash experiments/train_ladder.sh  # members from the shipped base,
+#                                                               # in chain order
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
@@ -13,18 +15,25 @@ py=${PYTHON:-.venv/bin/python}
 [ -d data/pack ] || "$py" scripts/pack_photos.py
 recipe=configs/theta_d_v6.py
 base_cmd=""
-for sitting in sitting1:global-b128 sitting2:global-b128 sitting3:global2-b128 \
-    sitting4:global4-b128 sitting5:global5-b128 sitting6:global6-b128 sitting7:global7-b128 \
-    sitting8:global8-b128 sitting9:global9-b128; do
-  cmd="$py -m rdm.main --config=$recipe:${sitting%%:*} --workdir=runs/${sitting#*:}"
+if [ "${BASE:-train}" = shipped ]; then
+  base_cmd=$("$py" -c "from rdm import zoo; print(zoo.manifest('msh-n64-beta128')['command'])")
+else
+  for sitting in sitting1:global-b128 sitting2:global-b128 sitting3:global2-b128 \
+      sitting4:global4-b128 sitting5:global5-b128 sitting6:global6-b128 sitting7:global7-b128 \
+      sitting8:global8-b128 sitting9:global9-b128; do
+    cmd="$py -m rdm.main --config=$recipe:${sitting%%:*} --workdir=runs/${sitting#*:}"
+    $cmd
+    base_cmd="${base_cmd:+$base_cmd && }$cmd"
+  done
+  "$py" scripts/export_model.py --workdir runs/global9-b128 --name msh-n64-beta128 --command "$base_cmd" \
+    --eval_photos data/photos/eval
+fi
+declare -A chain=([128]="$base_cmd")
+for beta in ${BETAS:-32 8 2 512 2048 4096}; do
+  cmd="$py -m rdm.main --config=configs/theta_d_v7.py:beta$beta --workdir=runs/ladder7-b$beta"
   $cmd
-  base_cmd="${base_cmd:+$base_cmd && }$cmd"
-done
-"$py" scripts/export_model.py --workdir runs/global9-b128 --name msh-n64-beta128 --command "$base_cmd" \
-  --eval_photos data/photos/eval
-for beta in ${BETAS:-8 32 512 2048}; do
-  cmd="$py -m rdm.main --config=$recipe:beta$beta --workdir=runs/ladder8-b$beta"
-  $cmd
-  "$py" scripts/export_model.py --workdir "runs/ladder8-b$beta" --name "msh-n64-beta$beta" \
-    --command "$base_cmd && $cmd"
+  from=$("$py" -c "from configs.theta_d_v7 import NEIGHBOUR; print(NEIGHBOUR[$beta])")
+  chain[$beta]="${chain[$from]:-[the ladder member at β=$from]} && $cmd"
+  "$py" scripts/export_model.py --workdir "runs/ladder7-b$beta" --name "msh-n64-beta$beta" \
+    --command "${chain[$beta]}"
 done

@@ -14,6 +14,7 @@ from rdm import batching
 from rdm import checkpoint
 from rdm import data
 from rdm import distributed
+from rdm import errors
 from rdm import files
 from rdm import losses
 from rdm import model
@@ -107,6 +108,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         'init_from': cfg.init_from, 'sha256': zoo.params_hash(state.params),
         'steps_before': steps_behind(cfg.init_from)})
   start = int(state.step)
+  metrics_path = workdir / 'metrics.jsonl'
+  check_convergence_config(cfg)
+  curve = heldout_curve(metrics_path, config.loss.beta, upto=start)
+  end = cfg.stop_at or cfg.steps
+  if distributed.primary_says(has_converged(curve, start, cfg.converge_window,
+                                            cfg.converge_tol)):
+    logging.info('held-out L converged by step %d; nothing to train', start)
+    end = start
 
   devices = jax.local_device_count()
   images = data.load_photo_folder(cfg.photos, cfg.short_side, cfg.crop)
@@ -121,10 +130,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   p_step = trainer.make_parallel_step(global_loss_fn(config, arch), tx,
                                       ema_decay=cfg.ema_decay)
   p_state = trainer.replicate(state)
-  metrics_path = workdir / 'metrics.jsonl'
-  t0, window, ev = time.time(), [], None
+  t0, window, ev, ev_step = time.time(), [], None, None
   done = start
-  for step in range(start, cfg.stop_at or cfg.steps):
+  for step in range(start, end):
     keys = trainer.example_keys(config.seed, step, cfg.batch_size)
     p_state, m = trainer.parallel_step(p_step, p_state, {}, devices, next(batches), keys)
     trainer.check_finite(m, step + 1)
@@ -140,18 +148,63 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                    done, cfg.steps, mean['train_loss'], mean['train_bpp'], mean['train_psnr'],
                    rate, (cfg.steps - done) / rate / 60)
       window = []
-    if done % cfg.checkpoint_every == 0 or done in (cfg.steps, cfg.stop_at):
-      checkpoint.save(mgr, done, trainer.host_state(p_state))
     if primary and ((cfg.eval_every and done % cfg.eval_every == 0)
                     or (final_eval and done == cfg.steps)):
-      ev = evaluate_with_ema(arch, trainer.host_state(p_state), eval_images)
+      ev, ev_step = evaluate_with_ema(arch, trainer.host_state(p_state), eval_images), done
       trainer.log_line(metrics_path, {'step': done, **{f'eval_{k}': v for k, v in ev.items()}})
-      logging.info('eval step %d: bpp %.3f psnr %.2f (estimated bits)', done, ev['bpp'],
-                   ev['psnr'])
+      curve[done] = heldout_objective(ev, config.loss.beta)
+      logging.info('eval step %d: bpp %.3f psnr %.2f L %.2f (estimated bits)', done, ev['bpp'],
+                   ev['psnr'], curve[done])
+    converged = bool(cfg.converge_window) and done % cfg.eval_every == 0 and (
+        distributed.primary_says(has_converged(curve, done, cfg.converge_window,
+                                               cfg.converge_tol)))
+    if done % cfg.checkpoint_every == 0 or done in (cfg.steps, cfg.stop_at) or converged:
+      checkpoint.save(mgr, done, trainer.host_state(p_state))
+    if converged:
+      if primary:
+        logging.info('held-out L converged at step %d: %.2f (%.2f at step %d)', done,
+                     curve[done], curve[done - cfg.converge_window], done - cfg.converge_window)
+      break
   mgr.wait_until_finished()
-  if final_eval and (ev is None or done != cfg.steps):
+  if final_eval and ev_step != done:
     ev = evaluate_with_ema(arch, trainer.host_state(p_state), eval_images)
   return ev if final_eval else None
+
+
+def heldout_objective(ev: dict, beta: float) -> float:
+  """Held-out L = D + β·R (estimated bits) of the better of θ and its moving average: the one an
+  export would ship."""
+  return min(losses.rd_objective(ev[f'{p}mse'], ev[f'{p}bpp'], beta)
+             for p in ('', 'ema_') if f'{p}mse' in ev)
+
+
+def heldout_curve(metrics_path: pathlib.Path, beta: float, upto: int) -> dict[int, float]:
+  """{step: held-out L} of a workdir's evaluations up to step `upto` (lines past it are from
+  steps a kill lost, done again)."""
+  if not metrics_path.is_file():
+    return {}
+  curve = {}
+  for line in metrics_path.read_text().splitlines():
+    record = json.loads(line)
+    if 'eval_mse' in record and record['step'] <= upto:
+      ev = {k.removeprefix('eval_'): v for k, v in record.items()}
+      curve[record['step']] = heldout_objective(ev, beta)
+  return curve
+
+
+def has_converged(curve: dict[int, float], step: int, window: int, tol: float) -> bool:
+  """Whether held-out L at `step` is within a relative `tol` of its value `window` steps earlier
+  (window 0: never; training runs to train.steps)."""
+  if not window or step not in curve or step - window not in curve:
+    return False
+  return abs(curve[step] - curve[step - window]) <= tol * curve[step - window]
+
+
+def check_convergence_config(cfg) -> None:
+  if cfg.converge_window and (not cfg.eval_every or cfg.converge_window % cfg.eval_every):
+    raise errors.ConfigError(f'train.converge_window={cfg.converge_window} needs held-out '
+                           f'evaluations at its ends: train.eval_every (now {cfg.eval_every}) '
+                           'must divide it')
 
 
 def evaluate_with_ema(arch, state: trainer.TrainState, images) -> dict:

@@ -12,6 +12,7 @@ from typing import Any
 
 import flax.serialization
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from rdm import errors
@@ -87,7 +88,8 @@ def load_global_model(name: str) -> GlobalModel:
   if not path.is_file():
     raise ModelError(f'{name}: {path} is missing')
   try:
-    params = params_from_state(flax.serialization.msgpack_restore(path.read_bytes()), arch)
+    params = as_float32(params_from_state(flax.serialization.msgpack_restore(path.read_bytes()),
+                                          arch))
   except Exception as e:  # msgpack raises several unrelated types on corrupt input
     raise ModelError(f'{name}: {path} is not a valid parameter file ({e})') from e
   digest = params_hash(params)
@@ -137,6 +139,20 @@ def as_float32(params: Any) -> Any:
   return jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), params)
 
 
+def bfloat16_rounded(params: Any) -> Any:
+  """θ rounded to the nearest bfloat16 values, kept float32: what an export ships, so that the
+  file holds it at half the bytes (stored_leaf) and the model runs on exactly those values."""
+  return as_float32(jax.tree_util.tree_map(lambda x: np.asarray(x).astype(jnp.bfloat16), params))
+
+
+def stored_leaf(x: Any) -> np.ndarray:
+  """A float32 leaf as the file stores it: bfloat16 where that holds it exactly, else as it is
+  (the id is the hash of the float32 values either way)."""
+  x = np.asarray(x)
+  half = x.astype(jnp.bfloat16)
+  return half if np.array_equal(half.astype(x.dtype), x) else x
+
+
 def read_params_file(path: pathlib.Path, arch: model.Architecture) -> Any:
   """θ from a flax msgpack file of any float dtype (a device run returns bfloat16), as float32."""
   try:
@@ -182,7 +198,8 @@ def save_global_model(name: str, params: Any, info: dict,
   id."""
   folder = (models_dir or MODELS_DIR) / name
   folder.mkdir(parents=True, exist_ok=True)
-  (folder / 'params.msgpack').write_bytes(flax.serialization.to_bytes(params))
+  stored = jax.tree_util.tree_map(stored_leaf, params)
+  (folder / 'params.msgpack').write_bytes(flax.serialization.to_bytes(stored))
   m = {**info, 'name': name, 'sha256': params_hash(params)}
   (folder / 'manifest.json').write_text(json.dumps(m, indent=2, sort_keys=True) + '\n')
   return m

@@ -7,6 +7,8 @@ The manifest records the config, data, steps and wall time of the run, the param
 model id in bitstreams), and RD from real bytes on the held-out photos and on the bundled clips'
 2 fps I-frames. A workdir that kept a moving average of θ (train.ema_decay) ships whichever of θ
 and the average has the lower coded L = MSE + β·bpp on the held-out photos; both are recorded.
+What ships is rounded to bfloat16 values (stored in half the bytes; the float32 θ's held-out RD is
+recorded beside it), and a workdir's held-out curve (train.eval_every) goes into the manifest.
 """
 import argparse
 import json
@@ -26,13 +28,15 @@ def measure(theta_d: zoo.GlobalModel, frames: np.ndarray) -> dict:
                             'L_rdm_coded')}
 
 
+def measure_params(arch, params, frames: np.ndarray, info: dict) -> dict:
+  """measure() of θ before it is saved under a name."""
+  return measure(zoo.GlobalModel(arch, params, {**info, 'sha256': zoo.params_hash(params)}), frames)
+
+
 def heldout_choice(arch, sources: dict, photos: np.ndarray, info: dict) -> tuple[str, dict]:
   """(the name of the θ among `sources` that codes the held-out photos at the lowest L, each
   one's held-out RD)."""
-  rd = {}
-  for name, params in sources.items():
-    candidate = zoo.GlobalModel(arch, params, {**info, 'sha256': zoo.params_hash(params)})
-    rd[name] = measure(candidate, photos)
+  rd = {name: measure_params(arch, params, photos, info) for name, params in sources.items()}
   return min(rd, key=lambda n: rd[n]['L_rdm_coded']), rd
 
 
@@ -54,7 +58,19 @@ def read_run(workdir: pathlib.Path) -> dict:
   return {'config': config, 'source': str(workdir),
           'ema_source': str(workdir / zoo.EMA) if config['train'].get('ema_decay') else None,
           'started_from': train.start_record(workdir), 'steps': last['step'],
-          'steps_total': train.steps_behind(str(workdir)), 'wall_s': last['wall_s']}
+          'steps_total': train.steps_behind(str(workdir)), 'wall_s': last['wall_s'],
+          'heldout_curve': heldout_curve_record(workdir, config, last['step'])}
+
+
+def heldout_curve_record(workdir: pathlib.Path, config: dict, steps: int) -> dict:
+  """The run's held-out L (estimated bits, the better of θ and its average) by step, and whether
+  it had converged by its last step in the sense of train.converge_window/converge_tol."""
+  curve = train.heldout_curve(workdir / 'metrics.jsonl', config['loss']['beta'], upto=steps)
+  cfg = config['train']
+  window, tol = cfg.get('converge_window', 0), cfg.get('converge_tol', 0.0)
+  return {'L_by_step': {str(k): round(v, 3) for k, v in sorted(curve.items())},
+          'converge_window': window, 'converge_tol': tol,
+          'converged': train.has_converged(curve, max(curve, default=0), window, tol)}
 
 
 def main():
@@ -69,9 +85,10 @@ def main():
   run = read_run(pathlib.Path(args.workdir))
   config = run['config']
   arch = model.Architecture.from_config(config['model'])
-  sources = {'raw': zoo.load_params(run['source'], arch)}
+  float32 = {'raw': zoo.load_params(run['source'], arch)}
   if run['ema_source']:
-    sources['ema'] = zoo.load_params(run['ema_source'], arch)
+    float32['ema'] = zoo.load_params(run['ema_source'], arch)
+  sources = {name: zoo.bfloat16_rounded(params) for name, params in float32.items()}
   info = {
       'config': config, 'command': args.command,
       # the photos of the last sitting (earlier sittings: the manifest's command)
@@ -85,12 +102,16 @@ def main():
       'wall_s_last_sitting': run['wall_s'],
       'parameters': model.parameter_count(sources['raw']),
   }
+  if run.get('heldout_curve'):
+    info['heldout_curve'] = run['heldout_curve']
   side = config['train'].get('eval_side', config['train']['short_side'])
   photos = data.load_photo_folder(args.eval_photos or config['train']['eval_photos'], side, 64)
   photos = train.center_crops(photos, 512).astype(np.uint8)
   shipped, heldout = heldout_choice(arch, sources, photos, info)
   params = sources[shipped]
-  info['weights'] = {'shipped': shipped, 'heldout_photos': heldout}
+  info['weights'] = {'shipped': shipped, 'heldout_photos': heldout, 'stored': 'bfloat16 values',
+                     'heldout_photos_float32': measure_params(arch, float32[shipped], photos,
+                                                              info)}
   zoo.save_global_model(args.name, params, info)
   theta_d = zoo.load_global_model(args.name)
   rd = {'heldout_photos': heldout[shipped]}

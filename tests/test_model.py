@@ -93,3 +93,22 @@ def test_a_parameter_file_of_another_size_a_corrupt_one_and_a_replaced_one_are_r
   file.write_bytes(flax.serialization.to_bytes(replaced))
   with pytest.raises(zoo.ModelError, match='does not match the manifest'):
     zoo.load_global_model('small')
+
+
+def test_a_model_rounded_to_bfloat16_is_stored_in_half_the_bytes_and_loads_as_the_same_floats(
+    tmp_path, monkeypatch):
+  monkeypatch.setattr(zoo, 'MODELS_DIR', tmp_path)
+  arch = model.Architecture(8, 8)
+  params = model.init_params(arch, jax.random.PRNGKey(0))
+  rounded = zoo.bfloat16_rounded(params)
+  info = {'config': {'model': {'N': 8, 'M': 8}}}
+  exact = zoo.save_global_model('exact', params, info)
+  compact = zoo.save_global_model('compact', rounded, info)
+  sizes = {n: (tmp_path / n / 'params.msgpack').stat().st_size for n in ('exact', 'compact')}
+  assert sizes['compact'] < 0.6 * sizes['exact']
+  for name, expected, m in (('exact', params, exact), ('compact', rounded, compact)):
+    loaded = zoo.load_global_model(name)
+    assert loaded.sha256 == m['sha256'] == zoo.params_hash(expected)
+    for a, b in zip(jax.tree_util.tree_leaves(expected), jax.tree_util.tree_leaves(loaded.params)):
+      assert b.dtype == np.float32 and np.array_equal(a, b)
+  assert exact['sha256'] != compact['sha256']

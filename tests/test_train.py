@@ -115,18 +115,70 @@ def test_loss_falls_during_a_short_run(tmp_path, photo_dirs):
   assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
 
 
+def tiny_global_config(photo_dirs, **fields):
+  return configuration.with_fields(importlib.import_module('configs.global').get_config(), {
+      'model.N': 8, 'model.M': 8, 'train.photos': f'{photo_dirs}/train',
+      'train.eval_photos': f'{photo_dirs}/eval', 'train.short_side': 128, 'train.eval_side': 64,
+      'train.crop': 64, 'train.batch_size': 2, 'train.log_every': 1, 'train.warmup_steps': 1,
+      **fields})
+
+
 def test_a_run_without_a_final_eval_never_reads_the_held_out_photos(tmp_path, photo_dirs):
   # scripts/device_train.py evaluates the θ it returns itself, at full precision.
-  config = configuration.with_fields(importlib.import_module('configs.global').get_config(), {
-      'model.N': 8, 'model.M': 8, 'train.steps': 2, 'train.photos': f'{photo_dirs}/train',
-      'train.eval_photos': str(tmp_path / 'no such folder'), 'train.short_side': 128,
-      'train.crop': 64, 'train.batch_size': 2, 'train.log_every': 1, 'train.eval_every': 0,
-      'train.warmup_steps': 1})
+  config = tiny_global_config(photo_dirs, **{
+      'train.steps': 2, 'train.eval_photos': str(tmp_path / 'no such folder'),
+      'train.eval_every': 0})
   assert train.train_and_evaluate(config, str(tmp_path / 'run'), final_eval=False) is None
   lines = (tmp_path / 'run' / 'metrics.jsonl').read_text().splitlines()
   assert len(lines) == 2 and not any('eval_psnr' in l for l in lines)
   with pytest.raises(data.InputError, match='no such image folder'):  # the default evaluates
     train.train_and_evaluate(config, str(tmp_path / 'evaluated'))
+
+
+def test_held_out_convergence_compares_the_better_of_theta_and_its_average_a_window_apart(
+    tmp_path):
+  metrics = tmp_path / 'metrics.jsonl'
+  lines = [{'step': 5, 'train_loss': 1.0},
+           {'step': 10, 'eval_mse': 100.0, 'eval_bpp': 0.5, 'eval_ema_mse': 90.0,
+            'eval_ema_bpp': 0.5},
+           {'step': 20, 'eval_mse': 80.0, 'eval_bpp': 0.5, 'eval_ema_mse': 95.0,
+            'eval_ema_bpp': 0.5},
+           {'step': 30, 'eval_mse': 1.0, 'eval_bpp': 0.0}]  # past the checkpoint: lost to a kill
+  metrics.write_text(''.join(json.dumps(l) + '\n' for l in lines))
+  curve = train.heldout_curve(metrics, beta=20.0, upto=20)
+  assert curve == {10: 100.0, 20: 90.0}
+  assert train.has_converged(curve, 20, window=10, tol=0.11)
+  assert not train.has_converged(curve, 20, window=10, tol=0.09)
+  assert not train.has_converged(curve, 20, window=20, tol=1.0)  # no evaluation at step 0
+  assert not train.has_converged(curve, 20, window=0, tol=1.0)
+
+
+def test_a_run_stops_where_its_held_out_loss_converged_and_a_rerun_trains_no_further(
+    tmp_path, photo_dirs):
+  config = tiny_global_config(photo_dirs, **{'train.steps': 12, 'train.eval_every': 1,
+                                             'train.converge_window': 2,
+                                             'train.converge_tol': 1.0})
+  workdir = tmp_path / 'run'
+  ev = train.train_and_evaluate(config, str(workdir))
+  assert np.isfinite(ev['mse'])
+  assert checkpoint.manager(workdir / 'checkpoints').latest_step() == 3  # steps 1 and 3 compared
+  record = load_script('export_model').heldout_curve_record(  # what the manifest shows
+      workdir, json.loads((workdir / 'config.json').read_text()), 3)
+  assert list(record['L_by_step']) == ['1', '2', '3'] and record['converged']
+  lines = (workdir / 'metrics.jsonl').read_text().splitlines()
+  train.train_and_evaluate(config, str(workdir))
+  assert checkpoint.manager(workdir / 'checkpoints').latest_step() == 3
+  assert (workdir / 'metrics.jsonl').read_text().splitlines() == lines
+  strict = configuration.with_fields(config, {'train.converge_tol': 0.0, 'train.steps': 5})
+  train.train_and_evaluate(strict, str(tmp_path / 'strict'))  # L moves: runs to train.steps
+  assert checkpoint.manager(tmp_path / 'strict' / 'checkpoints').latest_step() == 5
+
+
+def test_a_convergence_window_needs_evaluations_at_its_ends(tmp_path, photo_dirs):
+  config = tiny_global_config(photo_dirs, **{'train.steps': 4, 'train.eval_every': 3,
+                                             'train.converge_window': 4})
+  with pytest.raises(errors.ConfigError, match='eval_every'):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
 
 
 def test_unknown_config_key_is_rejected(tmp_path):

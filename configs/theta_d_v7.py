@@ -1,0 +1,40 @@
+"""θ_D v7's ladder (issue 38): v6's β=128 base, and members that continue their neighbour toward
+either end of the rates until their held-out L converges.
+
+    python -m rdm.main --config=configs/theta_d_v7.py:beta32 --workdir=runs/ladder7-b32
+    BETAS="32 8 2" bash experiments/train_ladder.sh  # in chain order, exported one by one
+
+Each member starts from its neighbour's workdir (the base: the shipped msh-n64-beta128) on a
+constant learning rate, keeps a moving average of θ, evaluates the held-out photos every 500
+steps and stops once their L (the better of θ and the average) moved by at most 0.5 % over the
+last 2000 steps, or at 20 000 steps. Re-running a member resumes it; a converged one trains no
+further.
+"""
+import importlib
+
+V6 = importlib.import_module('configs.theta_d_v6')
+
+BASE = 'msh-n64-beta128'
+NEIGHBOUR = {32: 128, 8: 32, 2: 8, 512: 128, 2048: 512, 4096: 2048}  # β: the member it continues
+MEMBER = {'train.photos': V6.PHOTOS_7, 'train.steps': 20_000, 'train.lr': 1e-4,
+          'train.end_lr': 1e-4, 'train.warmup_steps': 100, 'train.eval_every': 500,
+          'train.checkpoint_every': 500, 'train.converge_window': 2000,
+          'train.converge_tol': 0.005}
+
+
+def workdir(beta: int) -> str:
+  return f'runs/ladder7-b{beta}'
+
+
+def get_config(part: str):
+  """part: beta<β> for β in NEIGHBOUR."""
+  beta = int(part.removeprefix('beta'))
+  if beta not in NEIGHBOUR:
+    raise ValueError(f'no ladder member {part!r}; members: '
+                     f'{", ".join(f"beta{b}" for b in NEIGHBOUR)}')
+  start = NEIGHBOUR[beta]
+  c = V6.GLOBAL.get_config()
+  with c.unlocked():
+    c.update_from_flattened_dict({**MEMBER, 'loss.beta': float(beta),
+                                  'train.init_from': BASE if start == 128 else workdir(start)})
+  return c
