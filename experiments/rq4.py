@@ -159,7 +159,7 @@ def plot_beside(paths: list[str], out: pathlib.Path) -> None:
   ax.axhline(0, color='grey', lw=0.8)
   ax.set_xscale('log')
   ax.set_xlabel('pixels of the I-frames the update is amortised over (millions)')
-  ax.set_ylabel('coded L_RDM, full − encoder-only (% of encoder-only)')
+  ax.set_ylabel('ΔL_RDM coded, full − encoder-only (%)')
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
   fig.tight_layout()
