@@ -259,3 +259,18 @@ def test_rq4_puts_full_against_encoder_only_at_the_pixels_each_pair_was_coded_ov
              point('full', 2, 49.0), point('full', 2, 10.0, tag='noM'),  # another setting
              {**point('encoder', 4, 80.0), 'axis': 'steps'}]
   assert rq4.frames_gains(records) == {128.0: [(4_000_000, -10.0), (8_000_000, -2.0)]}
+
+
+def test_the_ladder_check_flags_a_short_span_a_close_pair_and_a_psnr_that_falls():
+  from experiments import ladder
+  good = [(0.07, 28.0, 'a'), (0.2, 32.0, 'b'), (0.5, 36.0, 'c'), (1.1, 39.0, 'd')]
+  assert ladder.span_checks(good) == {
+      'lowest_bpp': 0.07, 'highest_bpp': 1.1, 'spans': True,
+      'smallest_rate_step': pytest.approx(1.2), 'rate_steps_ok': True, 'psnr_rises': True}
+  short = ladder.span_checks(good[:3])
+  assert not short['spans'] and short['rate_steps_ok'] and short['psnr_rises']
+  close = ladder.span_checks(good + [(1.3, 39.5, 'e')])  # 18 % above d
+  assert close['smallest_rate_step'] == pytest.approx(1.3 / 1.1 - 1)
+  assert not close['rate_steps_ok'] and close['spans']
+  falls = ladder.span_checks(good[:3] + [(1.1, 35.0, 'd')])
+  assert not falls['psnr_rises']

@@ -1,0 +1,85 @@
+"""The shipped ladder against issue 38's targets: span, rate gaps, PSNR rising, convergence.
+
+    python experiments/ladder.py [--curves experiments/results/ladder-curves.png]
+
+Reads every shipped msh-* model's manifest (real-byte RD on the held-out photos and the bundled
+clips' 2 fps I-frames, and the held-out curve, both recorded by scripts/export_model.py), prints
+the ladder by rate for each clip and says whether it spans ≤ 0.08 to ≥ 1.0 bpp with neighbours at
+least 25 % apart in rate and PSNR rising with rate, and which members' held-out L had converged.
+--curves plots those held-out curves (L by step, in % of each member's last value).
+"""
+import argparse
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+from rdm import zoo  # noqa: E402
+
+CLIPS = ('bikes', 'carphone_pristine')
+
+
+def ladder_points(manifests: list[dict], clip: str) -> list[tuple[float, float, str]]:
+  """(bpp, PSNR, name) of each member on clip, by rate."""
+  return sorted((m['rd_real_bytes'][clip]['bpp_total'], m['rd_real_bytes'][clip]['psnr'],
+                 m['name']) for m in manifests if clip in m.get('rd_real_bytes', {}))
+
+
+def span_checks(points: list[tuple[float, float, str]], low: float = 0.08, high: float = 1.0,
+                gap: float = 0.25) -> dict:
+  """Issue 38's targets on one clip's points: the span, the smallest rate step between
+  neighbours (relative to the lower) and whether PSNR rises with every step."""
+  steps = [b[0] / a[0] - 1 for a, b in zip(points, points[1:])]
+  return {'lowest_bpp': points[0][0], 'highest_bpp': points[-1][0],
+          'spans': points[0][0] <= low and points[-1][0] >= high,
+          'smallest_rate_step': min(steps, default=float('inf')),
+          'rate_steps_ok': all(s >= gap for s in steps),
+          'psnr_rises': all(b[1] > a[1] for a, b in zip(points, points[1:]))}
+
+
+def convergence(m: dict) -> str:
+  curve = m.get('heldout_curve')
+  if not curve:
+    return 'no curve recorded'
+  steps = list(curve['L_by_step'])
+  return (f"{'converged' if curve['converged'] else 'NOT converged'} at step {steps[-1]} "
+          f"(L {curve['L_by_step'][steps[-1]]:.2f}; window {curve['converge_window']}, "
+          f"tol {curve['converge_tol']})")
+
+
+def plot_curves(manifests: list[dict], out: str) -> None:
+  fig, ax = plt.subplots(figsize=(7, 4))
+  for m in manifests:
+    curve = m.get('heldout_curve', {}).get('L_by_step')
+    if curve:
+      last = list(curve.values())[-1]
+      ax.plot([int(s) for s in curve], [100 * (v / last - 1) for v in curve.values()], 'o-',
+              ms=3, label=f"{m['name']} (β={m['config']['loss']['beta']:g})")
+  ax.axhspan(-0.5, 0.5, color='grey', alpha=0.15, label='±0.5 %')
+  ax.set_xlabel('training steps of the member')
+  ax.set_ylabel('held-out L, % above its last value')
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(out, dpi=120)
+  print(f'→ {out}')
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--curves', help='write the held-out curves to this PNG')
+  args = parser.parse_args()
+  manifests = [zoo.manifest(n) for n in zoo.available() if n.startswith('msh-')]
+  for clip in CLIPS:
+    points = ladder_points(manifests, clip)
+    print(f'{clip}: ' + ', '.join(f'{n} {b:.4f} bpp {p:.2f} dB' for b, p, n in points))
+    print(f'  {span_checks(points)}')
+  for m in sorted(manifests, key=lambda m: m['config']['loss']['beta']):
+    print(f"{m['name']}: {convergence(m)}")
+  if args.curves:
+    plot_curves(manifests, args.curves)
+
+
+if __name__ == '__main__':
+  main()
