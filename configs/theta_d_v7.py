@@ -4,10 +4,10 @@ either end of the rates until their held-out L converges.
     python -m rdm.main --config=configs/theta_d_v7.py:beta32 --workdir=runs/ladder7-b32
     BETAS="32 8 2" bash experiments/train_ladder.sh  # in chain order, exported one by one
 
-Each member starts from its neighbour's workdir (the base: the shipped msh-n64-beta128) on a
-constant learning rate, keeps a moving average of θ, evaluates the held-out photos every 500
-steps and stops once their L (the better of θ and the average) moved by at most 0.5 % over the
-last 2000 steps, or at 20 000 steps. Re-running a member resumes it; a converged one trains no
+Each member starts from its neighbour's moving average of θ (the base: the shipped
+msh-n64-beta128) on a constant learning rate, keeps a moving average of its own, evaluates the
+held-out photos every 500 steps and stops once their L (the better of θ and the average) moved
+by at most 0.5 % over the last 2000 steps, or at 20 000 steps. Re-running a member resumes it; a converged one trains no
 further.
 """
 import importlib
@@ -36,5 +36,6 @@ def get_config(part: str):
   c = V6.GLOBAL.get_config()
   with c.unlocked():
     c.update_from_flattened_dict({**MEMBER, 'loss.beta': float(beta),
-                                  'train.init_from': BASE if start == 128 else workdir(start)})
+                                  'train.init_from': BASE if start == 128 else
+                                  f'{workdir(start)}/ema'})
   return c

@@ -60,6 +60,8 @@ def steps_behind(source: str) -> int | None:
   if not source:
     return 0
   path = pathlib.Path(source)
+  if path.name == zoo.EMA and (path.parent / 'checkpoints').is_dir():
+    path = path.parent  # the moving average has taken the steps θ has
   if (path / 'checkpoints').is_dir():
     before = start_record(path)['steps_before']
     saved = [int(p.name) for p in (path / 'checkpoints').iterdir() if p.name.isdigit()]

@@ -102,6 +102,7 @@ def test_a_run_counts_the_steps_behind_its_start_as_they_were_when_it_started(tm
   assert result.returncode == 0, result.stderr[-3000:]
   assert run_python(tiny_train_args(first, photo_dirs, 6)).returncode == 0
   assert train.steps_behind(str(first)) == 6
+  assert train.steps_behind(str(first / zoo.EMA)) == 6  # its moving average, as the v7 ladder starts
   assert train.start_record(second) == {'init_from': str(first), 'sha256': started,
                                         'steps_before': 3}
   assert train.steps_behind(str(second)) == 5
