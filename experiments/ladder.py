@@ -42,20 +42,19 @@ def convergence(m: dict) -> str:
   curve = m.get('heldout_curve')
   if not curve:
     return 'no curve recorded'
-  steps = list(curve['L_by_step'])
-  return (f"{'converged' if curve['converged'] else 'NOT converged'} at step {steps[-1]} "
-          f"(L {curve['L_by_step'][steps[-1]]:.2f}; window {curve['converge_window']}, "
-          f"tol {curve['converge_tol']})")
+  step, last = curve['step_L'][-1]
+  return (f"{'converged' if curve['converged'] else 'NOT converged'} at step {step} (L {last:.2f}; "
+          f"window {curve['converge_window']}, tol {curve['converge_tol']})")
 
 
 def plot_curves(manifests: list[dict], out: str) -> None:
   fig, ax = plt.subplots(figsize=(7, 4))
   for m in manifests:
-    curve = m.get('heldout_curve', {}).get('L_by_step')
+    curve = m.get('heldout_curve', {}).get('step_L')
     if curve:
-      last = list(curve.values())[-1]
-      ax.plot([int(s) for s in curve], [100 * (v / last - 1) for v in curve.values()], 'o-',
-              ms=3, label=f"{m['name']} (β={m['config']['loss']['beta']:g})")
+      last = curve[-1][1]
+      ax.plot([s for s, _ in curve], [100 * (v / last - 1) for _, v in curve], 'o-', ms=3,
+              label=f"{m['name']} (β={m['config']['loss']['beta']:g})")
   ax.axhspan(-0.5, 0.5, color='grey', alpha=0.15, label='±0.5 %')
   ax.set_xlabel('training steps of the member')
   ax.set_ylabel('held-out L, % above its last value')

@@ -68,7 +68,7 @@ def heldout_curve_record(workdir: pathlib.Path, config: dict, steps: int) -> dic
   curve = train.heldout_curve(workdir / 'metrics.jsonl', config['loss']['beta'], upto=steps)
   cfg = config['train']
   window, tol = cfg.get('converge_window', 0), cfg.get('converge_tol', 0.0)
-  return {'L_by_step': {str(k): round(v, 3) for k, v in sorted(curve.items())},
+  return {'step_L': [[k, round(v, 3)] for k, v in sorted(curve.items())],
           'converge_window': window, 'converge_tol': tol,
           'converged': train.has_converged(curve, max(curve, default=0), window, tol)}
 

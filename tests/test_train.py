@@ -165,7 +165,7 @@ def test_a_run_stops_where_its_held_out_loss_converged_and_a_rerun_trains_no_fur
   assert checkpoint.manager(workdir / 'checkpoints').latest_step() == 3  # steps 1 and 3 compared
   record = load_script('export_model').heldout_curve_record(  # what the manifest shows
       workdir, json.loads((workdir / 'config.json').read_text()), 3)
-  assert list(record['L_by_step']) == ['1', '2', '3'] and record['converged']
+  assert [step for step, _ in record['step_L']] == [1, 2, 3] and record['converged']
   lines = (workdir / 'metrics.jsonl').read_text().splitlines()
   train.train_and_evaluate(config, str(workdir))
   assert checkpoint.manager(workdir / 'checkpoints').latest_step() == 3
