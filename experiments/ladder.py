@@ -10,12 +10,7 @@ least 25 % apart in rate and PSNR rising with rate, and which members' held-out 
 """
 import argparse
 
-import matplotlib
-
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-
-from rdm import zoo  # noqa: E402
+from rdm import figures, zoo
 
 CLIPS = ('bikes', 'carphone_pristine')
 
@@ -48,7 +43,7 @@ def convergence(m: dict) -> str:
 
 
 def plot_curves(manifests: list[dict], out: str) -> None:
-  fig, ax = plt.subplots(figsize=(7, 4))
+  fig, ax = figures.subplots(figsize=(7, 4))
   for m in manifests:
     curve = m.get('heldout_curve', {}).get('step_L')
     if curve:
@@ -56,13 +51,9 @@ def plot_curves(manifests: list[dict], out: str) -> None:
       ax.plot([s for s, _ in curve], [100 * (v / last - 1) for _, v in curve], 'o-', ms=3,
               label=f"{m['name']} (β={m['config']['loss']['beta']:g})")
   ax.axhspan(-0.5, 0.5, color='grey', alpha=0.15, label='±0.5 %')
-  ax.set_xlabel('training steps of the member')
-  ax.set_ylabel('held-out L, % above its last value')
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(out, dpi=120)
-  print(f'→ {out}')
+  figures.label(ax, 'training steps of the member', 'held-out L, % above its last value',
+                 legend_size=8)
+  figures.save(fig, out)
 
 
 def main():

@@ -20,7 +20,7 @@ import time
 from absl import app
 from absl import flags
 
-from rdm import configuration, data, pipeline, zoo
+from rdm import configuration, data, figures, pipeline, zoo
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FLAGS = flags.FLAGS
@@ -78,36 +78,25 @@ def candidate_curves(records: list, tag: str = '') -> dict:
 
 def report_candidates(path: pathlib.Path, tag: str = '') -> None:
   """Print and plot the gain over θ_D of each candidate, in % of θ_D's coded L_RDM."""
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
   curves = candidate_curves(load(path), tag)
-  fig, ax = plt.subplots(figsize=(6, 4))
+  fig, ax = figures.subplots(figsize=(6, 4))
   for beta, points in curves.items():
     start = points[0][1]
     gains = [(steps, 100 * (start - loss) / start) for steps, loss in points]
     print(f'β={beta:g}: θ_D L {start:.2f}; gain % at steps ' +
           ', '.join(f'{steps}: {g:.2f}' for steps, g in gains))
     ax.plot(*zip(*gains), 'o-', label=f'β={beta:g}')
-  ax.set_xlabel('finetuning steps (encoder phase, then joint phase)')
-  ax.set_ylabel('coded L_RDM gain over θ_D (%)')
-  ax.grid(alpha=0.3)
-  ax.legend()
-  out = path.with_name(f'{path.stem}-steps.png')
-  fig.tight_layout()
-  fig.savefig(out, dpi=120)
-  plt.close(fig)
-  print(f'→ {out}')
+  figures.label(ax, 'finetuning steps (encoder phase, then joint phase)',
+                 'coded L_RDM gain over θ_D (%)')
+  figures.save(fig, path.with_name(f'{path.stem}-steps.png'))
 
 
 def plot(records: list, path: pathlib.Path) -> None:
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
   measured = [(axis, label, gains(records, axis)) for axis, label in (
       ('steps', 'finetuning steps'), ('frames', 'I-frames used'))]
   measured = [m for m in measured if m[2]]  # an axis this run did not measure gets no panel
-  fig, axes = plt.subplots(1, len(measured), figsize=(5 * len(measured), 4), squeeze=False)
+  fig, axes = figures.subplots(1, len(measured), figsize=(5 * len(measured), 4),
+                              squeeze=False)
   for ax, (axis, label, g) in zip(axes[0], measured):
     for beta in sorted({x['beta'] for x in g}):
       pts = [x for x in g if x['beta'] == beta]
@@ -117,14 +106,9 @@ def plot(records: list, path: pathlib.Path) -> None:
     ticks = sorted({x[axis] for x in g})  # plain numbers: log ticks would read 2×10⁰
     ax.set_xticks(ticks, [f'{v:g}' for v in ticks])
     ax.minorticks_off()
-    ax.set_xlabel(label)
-    ax.set_ylabel('ΔL = ΔMSE + β·Δbpp, full − encoder')
-    ax.grid(alpha=0.3)
-    ax.legend()
+    figures.label(ax, label, 'ΔL = ΔMSE + β·Δbpp, full − encoder')
   fig.suptitle(f'{path.stem}: full adaptation vs encoder-only\n(ΔL < 0: full pays)', fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  figures.save(fig, path)
 
 
 def frames_gains(records: list) -> dict:
@@ -143,10 +127,7 @@ def frames_gains(records: list) -> dict:
 
 
 def plot_beside(paths: list[str], out: pathlib.Path) -> None:
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(6.5, 4))
+  fig, ax = figures.subplots(figsize=(6.5, 4))
   clips = {}
   for path in paths:
     records = load(pathlib.Path(path))
@@ -158,14 +139,9 @@ def plot_beside(paths: list[str], out: pathlib.Path) -> None:
       ax.plot(*zip(*[(p / 1e6, g) for p, g in points]), marker=marker, label=f'{clip}, β={beta:g}')
   ax.axhline(0, color='grey', lw=0.8)
   ax.set_xscale('log')
-  ax.set_xlabel('pixels of the I-frames the update is amortised over (millions)')
-  ax.set_ylabel('ΔL_RDM coded, full − encoder-only (%)')
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(out, dpi=120)
-  plt.close(fig)
-  print(f'→ {out}')
+  figures.label(ax, 'pixels of the I-frames the update is amortised over (millions)',
+                 'ΔL_RDM coded, full − encoder-only (%)', legend_size=8)
+  figures.save(fig, out)
 
 
 def main(argv):
