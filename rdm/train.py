@@ -205,8 +205,8 @@ def has_converged(curve: dict[int, float], step: int, window: int, tol: float) -
 def check_convergence_config(cfg) -> None:
   if cfg.converge_window and (not cfg.eval_every or cfg.converge_window % cfg.eval_every):
     raise errors.ConfigError(f'train.converge_window={cfg.converge_window} needs held-out '
-                           f'evaluations at its ends: train.eval_every (now {cfg.eval_every}) '
-                           'must divide it')
+                             f'evaluations at its ends: train.eval_every (now {cfg.eval_every}) '
+                             'must divide it')
 
 
 def evaluate_with_ema(arch, state: trainer.TrainState, images) -> dict:
