@@ -15,13 +15,9 @@ import argparse
 import json
 import pathlib
 
-import matplotlib
 import numpy as np
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-
-from rdm import data, files, stream  # noqa: E402
+from rdm import data, figures, files, stream
 
 BLOCK = 8
 
@@ -55,7 +51,7 @@ def split_gain(e_a: np.ndarray, e_b: np.ndarray, mask: np.ndarray) -> dict:
 def draw(x: np.ndarray, e_a: np.ndarray, e_b: np.ndarray, mask: np.ndarray, labels, out):
   diff = block_mean(e_a - e_b)
   limit = float(np.percentile(np.abs(diff), 99)) or 1.0
-  fig, axes = plt.subplots(1, 3, figsize=(18, 5.2))
+  fig, axes = figures.subplots(1, 3, figsize=(18, 5.2))
   axes[0].imshow(x)
   axes[0].set_title('I-frame (original)')
   axes[1].imshow(mask, cmap='gray')

@@ -52,7 +52,7 @@ def plot_curves(manifests: list[dict], out: str) -> None:
               label=f"{m['name']} (β={m['config']['loss']['beta']:g})")
   ax.axhspan(-0.5, 0.5, color='grey', alpha=0.15, label='±0.5 %')
   figures.label(ax, 'training steps of the member', 'held-out L, % above its last value',
-                 legend_size=8)
+                 fontsize=8)
   figures.save(fig, out)
 
 

@@ -20,13 +20,9 @@ import json
 import pathlib
 
 import bjontegaard as bd
-import matplotlib
 import numpy as np
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-
-from rdm import baselines, data  # noqa: E402
+from rdm import baselines, data, figures
 
 
 def last_joint_without_update(record: dict) -> tuple[float, float]:
@@ -126,18 +122,15 @@ def main():
     for bpp in args.psnr_at:
       print(f'  PSNR at {bpp:g} bpp: ' + ', '.join(f'{label} {psnr_at(pts, bpp):.2f}'
                                                   for label, pts in c_all.items()))
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = figures.subplots(figsize=(6.5, 4.5))
     for label, pts in c_all.items():
       x, y = zip(*pts)
       ax.plot(x, y, '.--' if label in classical else 'o-', label=label)
-    ax.set_xlabel('bits per pixel (real bytes, update included)')
-    ax.set_ylabel('PSNR (dB, RGB, mean over I-frames)')
     ax.set_title(f'{video}: {", ".join(f"{r:g}" for r in sorted(rates))} fps I-frames')
-    ax.grid(alpha=0.3)
     ax.set_xlim(0, 1.2 * max(p[0] for label, v in c.items() for p in v))
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path.with_suffix('.png'), dpi=120)
+    figures.label(ax, 'bits per pixel (real bytes, update included)',
+                  'PSNR (dB, RGB, mean over I-frames)', fontsize=7, ncol=2)
+    figures.write(fig, path.with_suffix('.png'))
     print(f'  → {path.with_suffix(".png")}')
 
 

@@ -140,7 +140,7 @@ def plot_beside(paths: list[str], out: pathlib.Path) -> None:
   ax.axhline(0, color='grey', lw=0.8)
   ax.set_xscale('log')
   figures.label(ax, 'pixels of the I-frames the update is amortised over (millions)',
-                 'ΔL_RDM coded, full − encoder-only (%)', legend_size=8)
+                 'ΔL_RDM coded, full − encoder-only (%)', fontsize=8)
   figures.save(fig, out)
 
 

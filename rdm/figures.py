@@ -11,18 +11,23 @@ def subplots(*args, **kwargs):
   return plt.subplots(*args, **kwargs)
 
 
-def label(ax, xlabel: str, ylabel: str, legend_size=None) -> None:
-  """Axis labels, a light grid and a legend."""
+def label(ax, xlabel: str, ylabel: str, **legend) -> None:
+  """Axis labels, a light grid and a legend (legend: matplotlib's legend options)."""
   ax.set_xlabel(xlabel)
   ax.set_ylabel(ylabel)
   ax.grid(alpha=0.3)
-  ax.legend(fontsize=legend_size)
+  ax.legend(**legend)
 
 
-def save(fig, out: pathlib.Path | str) -> None:
-  """Write the figure as a PNG, close it and say where it went."""
+def write(fig, out: pathlib.Path | str) -> None:
+  """Write the figure as a PNG and close it."""
   import matplotlib.pyplot as plt
   fig.tight_layout()
   fig.savefig(out, dpi=120)
   plt.close(fig)
+
+
+def save(fig, out: pathlib.Path | str) -> None:
+  """write(), and say where it went."""
+  write(fig, out)
   print(f'→ {out}')

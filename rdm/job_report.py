@@ -1,6 +1,8 @@
 """What the main job prints and draws: the result table and the RD plot."""
 import pathlib
 
+from rdm import figures
+
 
 def format_table(rows: dict) -> str:
   head = f'{"":<26}{"latent":>9}{"model":>9}{"header":>9}{"total":>9}{"PSNR":>8}{"L_RDM":>9}'
@@ -33,10 +35,7 @@ def plot_rd(path: pathlib.Path, points: dict, curves: dict, title: str, referenc
   """points: {label: summary} of this run, points[reference] the one the others are labelled
   against; curves: {label: [{'bpp', 'psnr'}, ...]} (anchors, shipped models). Two panels: the
   whole range, and a zoom around the operating points."""
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
-  fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+  fig, axes = figures.subplots(1, 2, figsize=(13, 5.2))
   lo_b, hi_b, lo_p, hi_p = zoom_window(points)
   for ax, zoomed in zip(axes, (False, True)):
     for label, curve in curves.items():
@@ -59,6 +58,4 @@ def plot_rd(path: pathlib.Path, points: dict, curves: dict, title: str, referenc
       ax.set_title(title)
       ax.indicate_inset((lo_b, lo_p, hi_b - lo_b, hi_p - lo_p), edgecolor='gray')
       ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  figures.write(fig, path)  # not save: the main job prints its paths together at the end

@@ -88,8 +88,7 @@ def load_global_model(name: str) -> GlobalModel:
   if not path.is_file():
     raise ModelError(f'{name}: {path} is missing')
   try:
-    params = as_float32(params_from_state(flax.serialization.msgpack_restore(path.read_bytes()),
-                                          arch))
+    params = restore_params(path, arch)
   except Exception as e:  # msgpack raises several unrelated types on corrupt input
     raise ModelError(f'{name}: {path} is not a valid parameter file ({e})') from e
   digest = params_hash(params)
@@ -153,13 +152,18 @@ def stored_leaf(x: Any) -> np.ndarray:
   return half if np.array_equal(half.astype(x.dtype), x) else x
 
 
+def restore_params(path: pathlib.Path, arch: model.Architecture) -> Any:
+  """θ of arch from a flax msgpack file of any float dtype (a device run returns bfloat16, a
+  shipped model stores bfloat16 where that is exact), as float32; raises what msgpack raises."""
+  return as_float32(params_from_state(flax.serialization.msgpack_restore(path.read_bytes()), arch))
+
+
 def read_params_file(path: pathlib.Path, arch: model.Architecture) -> Any:
-  """θ from a flax msgpack file of any float dtype (a device run returns bfloat16), as float32."""
+  """θ from a parameter file that is not a shipped model (no manifest, no hash to check)."""
   try:
-    params = params_from_state(flax.serialization.msgpack_restore(path.read_bytes()), arch)
+    return restore_params(path, arch)
   except Exception as e:  # msgpack raises several unrelated types on corrupt input
     raise ModelError(f'{path} is not a parameter file of {arch} ({e})') from e
-  return as_float32(params)
 
 
 EMA = 'ema'  # <workdir>/ema: the moving average of θ a training workdir's checkpoints keep
