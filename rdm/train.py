@@ -114,8 +114,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   check_convergence_config(cfg)
   curve = heldout_curve(metrics_path, config.loss.beta, upto=start)
   end = cfg.stop_at or cfg.steps
-  if distributed.primary_says(has_converged(curve, start, cfg.converge_window,
-                                            cfg.converge_tol)):
+  if cfg.converge_window and distributed.primary_says(
+      has_converged(curve, start, cfg.converge_window, cfg.converge_tol)):
     logging.info('held-out L converged by step %d; nothing to train', start)
     end = start
 
