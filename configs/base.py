@@ -71,6 +71,11 @@ def train() -> ml_collections.ConfigDict:
   # by at most converge_tol (relative) over the last converge_window steps (0: never).
   c.converge_window = 0
   c.converge_tol = 0.005
+  # Multiply the learning rate by lr_drop_factor (once) where the held-out L first moved by at
+  # most lr_drop_tol over converge_window steps (0: never); convergence is then judged only on a
+  # window that starts at or after that step, i.e. at the lowered rate.
+  c.lr_drop_tol = 0.0
+  c.lr_drop_factor = 0.1
   return c
 
 

@@ -5,10 +5,11 @@ either end of the rates until their held-out L converges.
     BETAS="32 8 2" bash experiments/train_ladder.sh  # in chain order, exported one by one
 
 Each member starts from its neighbour's moving average of θ (the base: the shipped
-msh-n64-beta128) on a constant learning rate, keeps a moving average of its own, evaluates the
-held-out photos every 500 steps and stops once their L (the better of θ and the average) moved
-by at most 0.5 % over the last 2000 steps, or at 20 000 steps. Re-running a member resumes it; a converged one trains no
-further.
+msh-n64-beta128) at a learning rate of 1e-4, keeps a moving average of its own and evaluates the
+held-out photos every 500 steps. Where their L (the better of θ and the average) first moved by
+at most 1 % over 2000 steps, the rate drops to 1e-5 (CompressAI and Ballé et al. lower it on a
+plateau likewise); the member stops once L moved by at most 0.5 % over 2000 steps at the lower
+rate, or at 20 000 steps. Re-running a member resumes it; a converged one trains no further.
 """
 import importlib
 
@@ -19,7 +20,7 @@ NEIGHBOUR = {32: 128, 8: 32, 2: 8, 512: 128, 2048: 512, 4096: 2048}  # β: the m
 MEMBER = {'train.photos': V6.PHOTOS_7, 'train.steps': 20_000, 'train.lr': 1e-4,
           'train.end_lr': 1e-4, 'train.warmup_steps': 100, 'train.eval_every': 500,
           'train.checkpoint_every': 500, 'train.converge_window': 2000,
-          'train.converge_tol': 0.005}
+          'train.converge_tol': 0.005, 'train.lr_drop_tol': 0.01}
 
 
 def workdir(beta: int) -> str:

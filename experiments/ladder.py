@@ -38,8 +38,10 @@ def convergence(m: dict) -> str:
   if not curve:
     return 'no curve recorded'
   step, last = curve['step_L'][-1]
+  drop = (f", learning rate dropped at step {curve['lr_drop_at']}"
+          if curve.get('lr_drop_at') else '')
   return (f"{'converged' if curve['converged'] else 'NOT converged'} at step {step} (L {last:.2f}; "
-          f"window {curve['converge_window']}, tol {curve['converge_tol']})")
+          f"window {curve['converge_window']}, tol {curve['converge_tol']}{drop})")
 
 
 def plot_curves(manifests: list[dict], out: str) -> None:

@@ -36,10 +36,10 @@ def local_rows(global_batch: np.ndarray) -> np.ndarray:
   return global_batch[jax.process_index() * n:(jax.process_index() + 1) * n]
 
 
-def primary_says(flag: bool) -> bool:
-  """Process 0's flag on every process: a decision only process 0 can make (it alone evaluates),
-  taken by all so that none waits in a collective the others left."""
+def primary_says(value: bool | int) -> bool | int:
+  """Process 0's value (a flag or a step) on every process: a decision only process 0 can make
+  (it alone evaluates), taken by all so that none waits in a collective the others left."""
   if jax.process_count() == 1:
-    return flag
+    return value
   from jax.experimental import multihost_utils
-  return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))
+  return type(value)(multihost_utils.broadcast_one_to_all(np.asarray(value)))

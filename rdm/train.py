@@ -97,9 +97,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   cfg = config.train
   distributed.check_batch_size(cfg.batch_size)
   arch = model.Architecture.from_config(config.model)
-  tx = trainer.make_optimizer(cfg.lr, cfg.warmup_steps, cfg.steps, cfg.end_lr / cfg.lr,
-                            cfg.grad_clip)
-  state = trainer.create_train_state(initial_params(config, arch), tx, ema=cfg.ema_decay > 0)
+  state = trainer.create_train_state(initial_params(config, arch), optimizer(cfg),
+                                     ema=cfg.ema_decay > 0)
   mgr = checkpoint.manager(workdir / 'checkpoints')
   restored = checkpoint.restore_latest(mgr, state)
   if restored is not None:
@@ -113,9 +112,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   metrics_path = workdir / 'metrics.jsonl'
   check_convergence_config(cfg)
   curve = heldout_curve(metrics_path, config.loss.beta, upto=start)
+  drop_at = (distributed.primary_says(lr_drop_step(curve, cfg.converge_window, cfg.lr_drop_tol))
+             if cfg.lr_drop_tol else 0)
+  if drop_at:
+    logging.info('learning rate × %g from step %d', cfg.lr_drop_factor, drop_at)
   end = cfg.stop_at or cfg.steps
-  if cfg.converge_window and distributed.primary_says(
-      has_converged(curve, start, cfg.converge_window, cfg.converge_tol)):
+  if cfg.converge_window and distributed.primary_says(converged_at(curve, start, cfg, drop_at)):
     logging.info('held-out L converged by step %d; nothing to train', start)
     end = start
 
@@ -129,7 +131,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                model.parameter_count(state.params))
   batches = batching.crop_batches(images, cfg.batch_size, cfg.crop, config.seed, start,
                                   min_scale=cfg.min_scale)
-  p_step = trainer.make_parallel_step(global_loss_fn(config, arch), tx,
+  p_step = trainer.make_parallel_step(global_loss_fn(config, arch), optimizer(cfg, drop_at),
                                       ema_decay=cfg.ema_decay)
   p_state = trainer.replicate(state)
   t0, window, ev, ev_step = time.time(), [], None, None
@@ -157,9 +159,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       curve[done] = heldout_objective(ev, config.loss.beta)
       logging.info('eval step %d: bpp %.3f psnr %.2f L %.2f (estimated bits)', done, ev['bpp'],
                    ev['psnr'], curve[done])
-    converged = bool(cfg.converge_window) and done % cfg.eval_every == 0 and (
-        distributed.primary_says(has_converged(curve, done, cfg.converge_window,
-                                               cfg.converge_tol)))
+    at_eval = bool(cfg.converge_window) and done % cfg.eval_every == 0
+    if at_eval and cfg.lr_drop_tol and not drop_at and distributed.primary_says(
+        has_converged(curve, done, cfg.converge_window, cfg.lr_drop_tol)):
+      drop_at = done
+      logging.info('held-out L moved by ≤ %g over %d steps: learning rate × %g from step %d',
+                   cfg.lr_drop_tol, cfg.converge_window, cfg.lr_drop_factor, done)
+      p_step = trainer.make_parallel_step(global_loss_fn(config, arch), optimizer(cfg, drop_at),
+                                          ema_decay=cfg.ema_decay)
+    converged = at_eval and distributed.primary_says(converged_at(curve, done, cfg, drop_at))
     if done % cfg.checkpoint_every == 0 or done in (cfg.steps, cfg.stop_at) or converged:
       checkpoint.save(mgr, done, trainer.host_state(p_state))
     if converged:
@@ -202,11 +210,34 @@ def has_converged(curve: dict[int, float], step: int, window: int, tol: float) -
   return abs(curve[step] - curve[step - window]) <= tol * curve[step - window]
 
 
+def lr_drop_step(curve: dict[int, float], window: int, tol: float) -> int:
+  """The first evaluated step at which held-out L had moved by at most `tol` over `window` steps:
+  where the learning rate drops (0: nowhere yet, or tol 0)."""
+  return next((step for step in sorted(curve) if tol and has_converged(curve, step, window, tol)),
+              0)
+
+
+def converged_at(curve: dict[int, float], step: int, cfg, drop_at: int) -> bool:
+  """Whether training stops at `step`: held-out L converged (train.converge_*) over a window that,
+  when the learning rate is to drop (train.lr_drop_tol), starts at the lowered rate."""
+  after_drop = not cfg.lr_drop_tol or (drop_at and step - cfg.converge_window >= drop_at)
+  return bool(after_drop) and has_converged(curve, step, cfg.converge_window, cfg.converge_tol)
+
+
+def optimizer(cfg, drop_at: int = 0):
+  """Adam on train's schedule, the learning rate dropped from step drop_at (0: not)."""
+  return trainer.make_optimizer(cfg.lr, cfg.warmup_steps, cfg.steps, cfg.end_lr / cfg.lr,
+                                cfg.grad_clip, drop_at, cfg.lr_drop_factor)
+
+
 def check_convergence_config(cfg) -> None:
   if cfg.converge_window and (not cfg.eval_every or cfg.converge_window % cfg.eval_every):
     raise errors.ConfigError(f'train.converge_window={cfg.converge_window} needs held-out '
                              f'evaluations at its ends: train.eval_every (now {cfg.eval_every}) '
                              'must divide it')
+  if cfg.lr_drop_tol and not cfg.converge_window:
+    raise errors.ConfigError(f'train.lr_drop_tol={cfg.lr_drop_tol} is judged over '
+                             'train.converge_window steps, which is 0')
 
 
 def evaluate_with_ema(arch, state: trainer.TrainState, images) -> dict:

@@ -39,18 +39,26 @@ def next_state(state: TrainState, params, opt_state, ema_decay: float) -> TrainS
   return TrainState(state.step + 1, params, opt_state, ema)
 
 
-def schedule(peak: float, warmup_steps: int, steps: int, end_factor: float):
-  """Linear warm-up from 0 to peak, then cosine decay to end_factor × peak at `steps`."""
-  return optax.warmup_cosine_decay_schedule(0.0, peak, warmup_steps,
-                                            max(steps, warmup_steps + 1), peak * end_factor)
+def schedule(peak: float, warmup_steps: int, steps: int, end_factor: float, drop_at: int = 0,
+             drop_factor: float = 1.0):
+  """Linear warm-up from 0 to peak, then cosine decay to end_factor × peak at `steps`; from step
+  drop_at on (0: never) all of it times drop_factor."""
+  lr = optax.warmup_cosine_decay_schedule(0.0, peak, warmup_steps, max(steps, warmup_steps + 1),
+                                          peak * end_factor)
+  if not drop_at:
+    return lr
+  return lambda count: lr(count) * jnp.where(count >= drop_at, drop_factor, 1.0)
 
 
 def make_optimizer(peak_lr: float | dict, warmup_steps: int, steps: int, end_factor: float,
-                   grad_clip: float = 0.0) -> optax.GradientTransformation:
+                   grad_clip: float = 0.0, drop_at: int = 0,
+                   drop_factor: float = 1.0) -> optax.GradientTransformation:
   """Adam on schedule(); peak_lr a dict gives each top-level key of the trained pytree its own
-  peak (finetuning: the encoder and δ). grad_clip > 0 clips the global gradient norm first."""
+  peak (finetuning: the encoder and δ). grad_clip > 0 clips the global gradient norm first.
+  The optimizer state's structure does not depend on the schedule, so a state carries over to
+  the same optimizer with another drop_at."""
   def adam(lr):
-    return optax.adam(schedule(lr, warmup_steps, steps, end_factor))
+    return optax.adam(schedule(lr, warmup_steps, steps, end_factor, drop_at, drop_factor))
   tx = (optax.multi_transform({k: adam(lr) for k, lr in peak_lr.items()},
                               lambda tree: {k: k for k in tree})
         if isinstance(peak_lr, dict) else adam(peak_lr))

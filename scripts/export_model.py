@@ -15,6 +15,7 @@ import json
 import pathlib
 
 
+import ml_collections
 import numpy as np
 
 from device_train import RETURNED_EMA, RETURNED_PARAMS, returned_state
@@ -63,14 +64,17 @@ def read_run(workdir: pathlib.Path) -> dict:
 
 
 def heldout_curve_record(workdir: pathlib.Path, config: dict, steps: int) -> dict:
-  """The run's held-out L (estimated bits, the better of θ and its average) by step, and whether
-  it had converged by its last step in the sense of train.converge_window/converge_tol."""
+  """The run's held-out L (estimated bits, the better of θ and its average) by step, the step its
+  learning rate dropped at (0: never), and whether it had converged by its last step in the sense
+  of train.converge_window/converge_tol/lr_drop_tol."""
   curve = train.heldout_curve(workdir / 'metrics.jsonl', config['loss']['beta'], upto=steps)
-  cfg = config['train']
-  window, tol = cfg.get('converge_window', 0), cfg.get('converge_tol', 0.0)
+  cfg = ml_collections.ConfigDict({'converge_window': 0, 'converge_tol': 0.0, 'lr_drop_tol': 0.0,
+                                   **config['train']})
+  drop_at = train.lr_drop_step(curve, cfg.converge_window, cfg.lr_drop_tol)
   return {'step_L': [[k, round(v, 3)] for k, v in sorted(curve.items())],
-          'converge_window': window, 'converge_tol': tol,
-          'converged': train.has_converged(curve, max(curve, default=0), window, tol)}
+          'converge_window': cfg.converge_window, 'converge_tol': cfg.converge_tol,
+          'lr_drop_tol': cfg.lr_drop_tol, 'lr_drop_at': drop_at,
+          'converged': train.converged_at(curve, max(curve, default=0), cfg, drop_at)}
 
 
 def main():

@@ -41,18 +41,26 @@ def train_losses(workdir) -> list:
 
 def test_two_processes_reach_the_loss_and_parameters_of_one_process(tmp_path, photo_dirs):
   """The two processes stop at step 2 and resume: the second sitting reads its executables, gloo
-  collectives included, back from the suite's persistent compilation cache."""
+  collectives included, back from the suite's persistent compilation cache. The learning rate
+  drops at step 2 (the first pair of held-out evaluations), which process 0 alone can see: the
+  second sitting takes the step from it."""
   steps = 4
   one, two = tmp_path / 'one', tmp_path / 'two'
-  single = run_python(tiny_train_args(one, photo_dirs, steps))
+  drop = ('--config.train.eval_every=1', '--config.train.converge_window=1',
+          '--config.train.converge_tol=0', '--config.train.lr_drop_tol=1')
+  single = run_python(tiny_train_args(one, photo_dirs, steps, drop))
   assert single.returncode == 0, single.stderr[-3000:]
   for sitting in ('--config.train.stop_at=2', '--config.train.stop_at=0'):
-    for code, stderr in run_processes(2, tiny_train_args(two, photo_dirs, steps, (sitting,))):
+    for code, stderr in run_processes(2, tiny_train_args(two, photo_dirs, steps,
+                                                         (*drop, sitting))):
       assert code == 0, stderr[-3000:]
   # Each process logs to its own file in the workdir: both really joined a 2-process job, twice.
   joined = sorted(log.read_text().split(' of 2, devices')[0].split('process ')[-1]
                   for log in two.glob('rdm.*.log.INFO.*') if ' of 2, devices' in log.read_text())
   assert joined == ['0', '0', '1', '1']
+  resumed = [log.read_text() for log in two.glob('rdm.*.log.INFO.*')
+             if 'resumed from step 2' in log.read_text()]
+  assert len(resumed) == 2 and all('learning rate × 0.1 from step 2' in log for log in resumed)
   np.testing.assert_allclose(train_losses(two), train_losses(one), rtol=1e-5)
   arch = model.Architecture(8, 8)
   for a, b in zip(jax.tree_util.tree_leaves(zoo.load_params(str(one), arch)),

@@ -7,6 +7,8 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import pytest
@@ -41,8 +43,12 @@ def final_params(workdir):
 def test_killed_run_resumes_from_its_checkpoint_and_ends_where_an_uninterrupted_run_ends(
     tmp_path, photo_dirs):
   steps = 30
+  # Held-out L every 5 steps; the learning rate drops where it first moved by ≤ 100 % over 5
+  # steps (step 10), and a resumed run must drop it there too.
+  drop = ['--config.train.eval_every=5', '--config.train.converge_window=5',
+          '--config.train.converge_tol=0', '--config.train.lr_drop_tol=1']
   killed, clean = tmp_path / 'killed', tmp_path / 'clean'
-  proc = subprocess.Popen([sys.executable, *tiny_train_args(killed, photo_dirs, steps)],
+  proc = subprocess.Popen([sys.executable, *tiny_train_args(killed, photo_dirs, steps, drop)],
                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.time() + 300
   while not (killed / 'checkpoints' / '10').is_dir():
@@ -51,13 +57,15 @@ def test_killed_run_resumes_from_its_checkpoint_and_ends_where_an_uninterrupted_
     time.sleep(0.2)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
-  resumed = run_python(tiny_train_args(killed, photo_dirs, steps))
+  resumed = run_python(tiny_train_args(killed, photo_dirs, steps, drop))
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   log = (killed / 'rdm.INFO').read_text()  # the resumed run's log (the link follows the newest)
   assert 'resumed from step' in log
   resumed_from = int(log.split('resumed from step')[1].split()[0])
   assert 10 <= resumed_from < steps
-  assert run_python(tiny_train_args(clean, photo_dirs, steps)).returncode == 0
+  assert 'learning rate × 0.1 from step 10' in log
+  assert run_python(tiny_train_args(clean, photo_dirs, steps, drop)).returncode == 0
+  assert 'learning rate × 0.1 from step 10' in (clean / 'rdm.INFO').read_text()
   for source in ('', 'ema'):  # θ and its moving average, kept in the same checkpoints
     for a, b in zip(jax.tree_util.tree_leaves(final_params(killed / source)),
                     jax.tree_util.tree_leaves(final_params(clean / source))):
@@ -154,6 +162,27 @@ def test_held_out_convergence_compares_the_better_of_theta_and_its_average_a_win
   assert not train.has_converged(curve, 20, window=0, tol=1.0)
 
 
+def test_the_learning_rate_drops_at_the_first_plateau_and_convergence_is_judged_after_it():
+  curve = {10: 100.0, 20: 99.5, 30: 99.4, 40: 99.39}
+  assert train.lr_drop_step(curve, window=10, tol=0.01) == 20
+  assert train.lr_drop_step(curve, window=10, tol=0.002) == 30
+  assert train.lr_drop_step(curve, window=10, tol=0.0) == 0  # no drop configured
+  cfg = ml_collections.ConfigDict({'converge_window': 10, 'converge_tol': 0.005,
+                                   'lr_drop_tol': 0.01})
+  assert train.has_converged(curve, 20, 10, 0.005)
+  assert not train.converged_at(curve, 20, cfg, drop_at=20)  # its window began at the old rate
+  assert train.converged_at(curve, 30, cfg, drop_at=20)
+  assert not train.converged_at(curve, 30, cfg, drop_at=0)  # the rate has not dropped yet
+  cfg.lr_drop_tol = 0.0
+  assert train.converged_at(curve, 20, cfg, drop_at=0)
+  lr = trainer.schedule(1.0, 0, 100, 1.0, drop_at=20, drop_factor=0.1)
+  assert float(lr(19)) == 1.0 and float(lr(20)) == pytest.approx(0.1)
+  params = {'w': jnp.ones(3)}
+  assert (jax.tree_util.tree_structure(trainer.make_optimizer(1.0, 0, 100, 1.0).init(params)) ==
+          jax.tree_util.tree_structure(
+              trainer.make_optimizer(1.0, 0, 100, 1.0, drop_at=20, drop_factor=0.1).init(params)))
+
+
 def test_a_run_stops_where_its_held_out_loss_converged_and_a_rerun_trains_no_further(
     tmp_path, photo_dirs):
   config = tiny_global_config(photo_dirs, **{'train.steps': 12, 'train.eval_every': 1,
@@ -176,6 +205,9 @@ def test_a_convergence_window_needs_evaluations_at_its_ends(tmp_path, photo_dirs
   config = tiny_global_config(photo_dirs, **{'train.steps': 4, 'train.eval_every': 3,
                                              'train.converge_window': 4})
   with pytest.raises(errors.ConfigError, match='eval_every'):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+  config = tiny_global_config(photo_dirs, **{'train.steps': 4, 'train.lr_drop_tol': 0.01})
+  with pytest.raises(errors.ConfigError, match='converge_window'):
     train.train_and_evaluate(config, str(tmp_path / 'run'))
 
 
