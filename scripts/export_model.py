@@ -19,7 +19,7 @@ import ml_collections
 import numpy as np
 
 from device_train import RETURNED_EMA, RETURNED_PARAMS, returned_state
-from rdm import data, model, pipeline, stream, train, zoo
+from rdm import checkpoint, data, model, pipeline, stream, train, zoo
 
 
 def measure(theta_d: zoo.GlobalModel, frames: np.ndarray) -> dict:
@@ -53,14 +53,15 @@ def read_run(workdir: pathlib.Path) -> dict:
             'ema_source': str(ema) if ema.is_file() else None,
             'started_from': state['started_from'], 'steps': state['steps_this_sitting'],
             'steps_total': state['steps_total'], 'wall_s': state['wall_s']}
+  steps = checkpoint.manager(workdir / 'checkpoints').latest_step()  # the θ that ships
   lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
-  last = [l for l in lines if 'train_loss' in l][-1]
+  last = [l for l in lines if 'train_loss' in l and l['step'] <= steps][-1]
   config = json.loads((workdir / 'config.json').read_text())
   return {'config': config, 'source': str(workdir),
           'ema_source': str(workdir / zoo.EMA) if config['train'].get('ema_decay') else None,
-          'started_from': train.start_record(workdir), 'steps': last['step'],
+          'started_from': train.start_record(workdir), 'steps': steps,
           'steps_total': train.steps_behind(str(workdir)), 'wall_s': last['wall_s'],
-          'heldout_curve': heldout_curve_record(workdir, config, last['step'])}
+          'heldout_curve': heldout_curve_record(workdir, config, steps)}
 
 
 def heldout_curve_record(workdir: pathlib.Path, config: dict, steps: int) -> dict:

@@ -199,6 +199,11 @@ def test_a_run_stops_where_its_held_out_loss_converged_and_a_rerun_trains_no_fur
   train.train_and_evaluate(config, str(workdir))
   assert checkpoint.manager(workdir / 'checkpoints').latest_step() == 3
   assert (workdir / 'metrics.jsonl').read_text().splitlines() == lines
+  with (workdir / 'metrics.jsonl').open('a') as f:  # a snapshot of a run still training
+    f.write(json.dumps({'step': 4, 'train_loss': 1.0, 'wall_s': 1e6}) + '\n')
+  run = load_script('export_model').read_run(workdir)
+  assert run['steps'] == 3 and run['wall_s'] < 1e6  # the checkpoint's, which ships
+  assert run['heldout_curve']['step_L'][-1][0] == 3
 
 
 def test_a_convergence_window_needs_evaluations_at_its_ends(tmp_path, photo_dirs):
