@@ -22,6 +22,11 @@ MEMBER = {'train.photos': V6.PHOTOS_7, 'train.steps': 20_000, 'train.lr': 1e-4,
           'train.checkpoint_every': 500, 'train.converge_window': 2000,
           'train.converge_tol': 0.005, 'train.lr_drop_tol': 0.01}
 
+# The sittings a member took, as overrides of its config, in order (default: one, as it stands).
+# β=32 trained at the constant 1e-4 to step 17 500 before the rate drop existed; from there on
+# it ran at the dropped rate, which its first 1 % plateau (step 6000) now sets.
+SITTINGS = {32: ('--config.train.lr_drop_tol=0 --config.train.stop_at=17500', '')}
+
 
 def workdir(beta: int) -> str:
   return f'runs/ladder7-b{beta}'

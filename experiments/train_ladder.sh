@@ -30,10 +30,14 @@ else
 fi
 declare -A chain=([128]="$base_cmd")
 for beta in ${BETAS:-32 8 2 512 2048 4096}; do
-  cmd="$py -m rdm.main --config=configs/theta_d_v7.py:beta$beta --workdir=runs/ladder7-b$beta"
-  $cmd
   from=$("$py" -c "from configs.theta_d_v7 import NEIGHBOUR; print(NEIGHBOUR[$beta])")
-  chain[$beta]="${chain[$from]:-[the ladder member at β=$from]} && $cmd"
+  chain[$beta]="${chain[$from]:-[the ladder member at β=$from]}"
+  while IFS= read -r overrides; do
+    cmd="$py -m rdm.main --config=configs/theta_d_v7.py:beta$beta --workdir=runs/ladder7-b$beta"
+    cmd="$cmd${overrides:+ $overrides}"
+    $cmd </dev/null
+    chain[$beta]="${chain[$beta]} && $cmd"
+  done < <("$py" -c "from configs.theta_d_v7 import SITTINGS; print(*SITTINGS.get($beta, ('',)), sep='\n')")
   "$py" scripts/export_model.py --workdir "runs/ladder7-b$beta" --name "msh-n64-beta$beta" \
     --command "${chain[$beta]}"
 done

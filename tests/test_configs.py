@@ -20,7 +20,8 @@ def flat(c) -> set:
 @pytest.mark.parametrize('name,part', [
     ('global', None), ('global_paper', None), ('xiph_beta', None), ('static_camera', None),
     *[('theta_d_v6', f'sitting{i}') for i in range(1, 10)],
-    *[('theta_d_v6', f'beta{b}') for b in (8, 32, 512, 2048)]])
+    *[('theta_d_v6', f'beta{b}') for b in (8, 32, 512, 2048)],
+    *[('theta_d_v7', f'beta{b}') for b in (2, 8, 32, 512, 2048, 4096)]])
 def test_every_config_is_a_locked_set_of_declared_fields(name, part):
   module = importlib.import_module(f'configs.{name}')
   c = module.get_config(part) if part else module.get_config()
@@ -49,6 +50,17 @@ def test_the_recipe_is_the_shipped_bases_commands(sitting):
       section, field = key.split('.')
       shipped[section][field] = type(shipped[section][field])(value)
   assert recipe.to_dict() == shipped.to_dict()
+
+
+def test_the_v7_members_sittings_set_declared_fields():
+  v7 = importlib.import_module('configs.theta_d_v7')
+  for beta, sittings in v7.SITTINGS.items():
+    c = v7.get_config(f'beta{beta}')
+    for sitting in sittings:
+      assert all(a.startswith('--config.') for a in sitting.split())
+      fields = [a.removeprefix('--config.').split('=', 1) for a in sitting.split()]
+      configuration.with_fields(c, {k: type(c[k.split('.')[0]][k.split('.')[1]])(v)
+                                    for k, v in fields})  # each field exists and takes v
 
 
 def test_overrides_are_checked_against_the_fields_type():
