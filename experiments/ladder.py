@@ -1,18 +1,24 @@
 """The shipped ladder against issue 38's targets: span, rate gaps, PSNR rising, convergence.
 
-    python experiments/ladder.py [--curves experiments/results/ladder-curves.png]
+    python -m experiments.ladder [--curves experiments/results/ladder-curves.png]
 
 Reads every shipped msh-* model's manifest (real-byte RD on the held-out photos and the bundled
 clips' 2 fps I-frames, and the held-out curve, both recorded by scripts/export_model.py), prints
 the ladder by rate for each clip and says whether it spans ≤ 0.08 to ≥ 1.0 bpp with neighbours at
 least 25 % apart in rate and PSNR rising with rate, and which members' held-out L had converged.
+It also gives the ladder's BD-PSNR and BD-rate against each classical codec measured on the same
+I-frames (experiments/anchors.py; the issue's target: within 2.0 dB of HEVC intra on bikes).
 --curves plots those held-out curves (L by step, in % of each member's last value).
 """
 import argparse
 
+import bjontegaard as bd
+
+from experiments.report import bd_metric, classical_curves
 from rdm import figures, zoo
 
-CLIPS = ('bikes', 'carphone_pristine')
+# The bundled clips: their key in a manifest's RD (the file's name) and the name they are coded by.
+CLIPS = {'bikes': 'bikes', 'carphone_pristine': 'carphone'}
 
 
 def ladder_points(manifests: list[dict], clip: str) -> list[tuple[float, float, str]]:
@@ -31,6 +37,14 @@ def span_checks(points: list[tuple[float, float, str]], low: float = 0.08, high:
           'smallest_rate_step': min(steps, default=float('inf')),
           'rate_steps_ok': all(s >= gap for s in steps),
           'psnr_rises': all(b[1] > a[1] for a, b in zip(points, points[1:]))}
+
+
+def against_classical(points: list[tuple[float, float, str]], video: str) -> dict:
+  """{codec: (BD-PSNR dB, BD-rate %)} of the ladder's points against each classical codec's curve
+  on the video's I-frames (nan where the curves do not overlap)."""
+  ladder = [(b, p) for b, p, _ in points]
+  return {codec: (bd_metric(bd.bd_psnr, curve, ladder), bd_metric(bd.bd_rate, curve, ladder))
+          for codec, curve in classical_curves(video).items()}
 
 
 def convergence(m: dict) -> str:
@@ -63,10 +77,12 @@ def main():
   parser.add_argument('--curves', help='write the held-out curves to this PNG')
   args = parser.parse_args()
   manifests = [zoo.manifest(n) for n in zoo.available() if n.startswith('msh-')]
-  for clip in CLIPS:
+  for clip, video in CLIPS.items():
     points = ladder_points(manifests, clip)
     print(f'{clip}: ' + ', '.join(f'{n} {b:.4f} bpp {p:.2f} dB' for b, p, n in points))
     print(f'  {span_checks(points)}')
+    print('  against: ' + ', '.join(f'{codec} {p:+.2f} dB / {r:+.1f} %' for codec, (p, r) in
+                                    against_classical(points, video).items()))
   for m in sorted(manifests, key=lambda m: m['config']['loss']['beta']):
     print(f"{m['name']}: {convergence(m)}")
   if args.curves:

@@ -274,3 +274,14 @@ def test_the_ladder_check_flags_a_short_span_a_close_pair_and_a_psnr_that_falls(
   assert not close['rate_steps_ok'] and close['spans']
   falls = ladder.span_checks(good[:3] + [(1.1, 35.0, 'd')])
   assert not falls['psnr_rises']
+
+
+def test_the_ladder_is_measured_against_the_classical_codecs_on_the_same_i_frames():
+  from experiments import ladder, report
+  hevc = report.classical_curves('bikes')['hevc-intra']  # the anchors measured on bikes
+  above = [(b, p + 1.0, f'm{i}') for i, (b, p) in enumerate(hevc)]
+  bd_psnr, bd_rate = ladder.against_classical(above, 'bikes')['hevc-intra']
+  assert bd_psnr == pytest.approx(1.0, abs=1e-6) and bd_rate < 0
+  below = [(b, p - 2.0, n) for b, p, n in above[2:]]  # over the overlap (interpolated apart)
+  assert ladder.against_classical(below, 'bikes')['hevc-intra'][0] == pytest.approx(-1.0,
+                                                                                     abs=0.01)
