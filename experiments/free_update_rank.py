@@ -18,7 +18,7 @@ import pathlib
 import numpy as np
 
 from configs import xiph_beta
-from rdm import checkpoint, configuration, data, finetune, model_update, prune, zoo
+from rdm import checkpoint, configuration, data, finetune, losses, model_update, prune, zoo
 
 
 def truncated(kernel: np.ndarray, rank: int, layout: str) -> tuple[np.ndarray, int, float]:
@@ -54,10 +54,12 @@ def main():
                model_update.quantize(train_vars['delta'], config.adapt.t).items()}
   encoder_params = {**theta_d.params, **train_vars['encoder']}
   zero = {n: np.zeros_like(d) for n, d in delta_hat.items()}
+  batches = prune.valuation_batches(frames)
+  latents = [losses.analyze(theta_d.arch, encoder_params, x) for x in batches]
 
   def loss(delta):
     params = model_update.apply_update(encoder_params, {**zero, **delta})
-    return prune.estimated_loss(theta_d.arch, params, frames, args.beta, 0.0,
+    return prune.estimated_loss(theta_d.arch, params, batches, latents, args.beta, 0.0,
                                 int(np.prod(frames.shape[:3])))
 
   g_s = {n: d for n, d in delta_hat.items() if n.startswith('g_s')}

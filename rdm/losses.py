@@ -45,16 +45,23 @@ def rd_loss(fwd: model.Forward, x: jax.Array, beta: float, bpp_model: jax.Array 
   }
 
 
+analyze = jax.jit(model.analyze, static_argnums=0)
+
+
 @functools.partial(jax.jit, static_argnums=0)
-def _evaluation_metrics(arch, params, images):
-  fwd = model.forward(arch, params, images, None, 'round', 'round')
+def _evaluation_metrics(arch, params, y, z, images):
+  fwd = model.forward_from_latents(arch, params, y, z, images.shape[1], images.shape[2], None,
+                                   'round', 'round')
   x_hat = jnp.clip(jnp.round(fwd.x_hat), 0, 255)
   return rd_loss(fwd.replace(x_hat=x_hat), images, 0.0)[1]
 
 
-def evaluate(arch, params, images: np.ndarray) -> dict:
+def evaluate(arch, params, images: np.ndarray, latents=None) -> dict:
   """Estimated bpp and PSNR of θ on images with rounded latents (the model's estimate, not coded
   bytes): global training's held-out evaluation and the leaf valuation of rdm.prune; compiled
-  once per architecture and image shape."""
-  m = _evaluation_metrics(arch, params, jnp.asarray(images))
+  once per architecture and image shape. latents: the images' (y, z) from analyze() under θ's
+  encoder, for a caller that evaluates several θ sharing one encoder (rdm.prune)."""
+  images = jnp.asarray(images)
+  y, z = analyze(arch, params, images) if latents is None else latents
+  m = _evaluation_metrics(arch, params, y, z, images)
   return {k: float(v) for k, v in m.items() if k != 'loss'}

@@ -30,15 +30,21 @@ def valuation_frames(frames: np.ndarray) -> np.ndarray:
   return frames[np.linspace(0, len(frames) - 1, VALUATION_FRAMES).round().astype(int)]
 
 
-def estimated_loss(arch, params, frames: np.ndarray, beta: float, update_bits: float,
-                   pixels: int) -> float:
-  """L_RDM = MSE + β·bpp over frames (of one size) with rounded latents and the model's
-  estimate of their bits (within 0.4 % of the coded bits on bikes and carphone: WORKSPACE.md),
-  the update's bits spread over `pixels` (all pixels of the video's I-frames)."""
-  batches = [(len(x), losses.evaluate(arch, params, x.astype(np.float32)))
-             for x in np.array_split(frames, -(-len(frames) // 4))]
-  mse = sum(n * m['mse'] for n, m in batches) / len(frames)
-  bpp = sum(n * m['bpp_latent'] for n, m in batches) / len(frames)
+def valuation_batches(frames: np.ndarray) -> list[np.ndarray]:
+  """frames in batches of at most 4, as float32."""
+  return [x.astype(np.float32) for x in np.array_split(frames, -(-len(frames) // 4))]
+
+
+def estimated_loss(arch, params, batches: list[np.ndarray], latents: list, beta: float,
+                   update_bits: float, pixels: int) -> float:
+  """L_RDM = MSE + β·bpp over batches of frames (of one size) with rounded latents and the
+  model's estimate of their bits (within 0.4 % of the coded bits on bikes and carphone:
+  WORKSPACE.md), the update's bits spread over `pixels` (all pixels of the video's I-frames);
+  latents: each batch's (y, z) under params' encoder."""
+  evaluated = [(len(x), losses.evaluate(arch, params, x, yz)) for x, yz in zip(batches, latents)]
+  count = sum(n for n, _ in evaluated)
+  mse = sum(n * m['mse'] for n, m in evaluated) / count
+  bpp = sum(n * m['bpp_latent'] for n, m in evaluated) / count
   return losses.rd_objective(mse, bpp + update_bits / pixels, beta)
 
 
@@ -52,10 +58,12 @@ def leaf_values(arch, encoder_params, update: model_update.ModelUpdate, frames: 
   """Per opened leaf: estimated L_RDM without its δ̂ (the update's bits shrinking with it) minus
   that of the whole update; encoder_params: θ_D with the adapted encoder. Positive: the leaf pays
   for itself."""
-  pixels, sample = int(np.prod(frames.shape[:3])), valuation_frames(frames)
+  pixels, batches = int(np.prod(frames.shape[:3])), valuation_batches(valuation_frames(frames))
+  # δ̂ changes only the receiver's groups, so every valuation shares the encoder's latents.
+  latents = [losses.analyze(arch, encoder_params, x) for x in batches]
 
   def loss(reduced):
-    return estimated_loss(arch, reduced.apply(encoder_params), sample, beta,
+    return estimated_loss(arch, reduced.apply(encoder_params), batches, latents, beta,
                           reduced.ideal_bits(), pixels)
   whole = loss(update)
   opened = [name for name, changed in zip(update.names, update.changed()) if changed]
