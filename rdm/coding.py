@@ -179,12 +179,18 @@ def conditional_params(coder: LatentCoder, z_symbols: np.ndarray):
   return mu, sigma, scale_indexes(sigma)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _estimated_bits(arch, prior_z_params, y_hat, mu, sigma, z_hat):
+  lik_y = entropy_models.gaussian_likelihood(y_hat, mu, sigma)
+  lik_z = entropy_models.factorized_likelihood(arch.modules['prior_z'], prior_z_params, z_hat)
+  return entropy_models.bits(lik_y), entropy_models.bits(lik_z)
+
+
 def estimated_bits(coder: LatentCoder, y_hat, mu, sigma, z_symbols) -> tuple[float, float]:
   """The model's −Σ log2 p of ŷ (continuous σ, the training estimate) and of ẑ."""
-  lik_y = entropy_models.gaussian_likelihood(y_hat, mu, sigma)
-  lik_z = entropy_models.factorized_likelihood(coder.arch.modules['prior_z'],
-                                               coder.params['prior_z'], coder.z_hat(z_symbols))
-  return float(entropy_models.bits(lik_y)), float(entropy_models.bits(lik_z))
+  bits_y, bits_z = _estimated_bits(coder.arch, coder.params['prior_z'], y_hat, mu, sigma,
+                                   coder.z_hat(z_symbols))
+  return float(bits_y), float(bits_z)
 
 
 def compress_frame(coder: LatentCoder, x: np.ndarray, latents=None,
