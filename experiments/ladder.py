@@ -64,8 +64,13 @@ def plot_curves(manifests: list[dict], out: str) -> None:
     curve = m.get('heldout_curve', {}).get('step_L')
     if curve:
       last = curve[-1][1]
-      ax.plot([s for s, _ in curve], [100 * (v / last - 1) for _, v in curve], 'o-', ms=3,
-              label=f"{m['name']} (β={m['config']['loss']['beta']:g})")
+      percent = {s: 100 * (v / last - 1) for s, v in curve}
+      line, = ax.plot(list(percent), list(percent.values()), 'o-', ms=3,
+                      label=f"{m['name']} (β={m['config']['loss']['beta']:g})")
+      drop = m['heldout_curve'].get('lr_drop_at')
+      if drop:
+        ax.plot([drop], [percent[drop]], 'x', ms=9, mew=2, color=line.get_color())
+  ax.plot([], [], 'x', ms=9, mew=2, color='grey', label='learning rate × 0.1 from here')
   ax.axhspan(-0.5, 0.5, color='grey', alpha=0.15, label='±0.5 %')
   figures.label(ax, 'training steps of the member', 'held-out L, % above its last value',
                  fontsize=8)
