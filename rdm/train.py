@@ -112,10 +112,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   metrics_path = workdir / 'metrics.jsonl'
   check_convergence_config(cfg)
   curve = heldout_curve(metrics_path, config.loss.beta, upto=start)
-  drop_at = (distributed.primary_says(lr_drop_step(curve, cfg.converge_window, cfg.lr_drop_tol))
-             if cfg.lr_drop_tol else 0)
-  if drop_at:
-    logging.info('learning rate × %g from step %d', cfg.lr_drop_factor, drop_at)
+  drop_at = decided_drop_step(curve, cfg)
   end = cfg.stop_at or cfg.steps
   if cfg.converge_window and distributed.primary_says(converged_at(curve, start, cfg, drop_at)):
     logging.info('held-out L converged by step %d; nothing to train', start)
@@ -131,8 +128,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                model.parameter_count(state.params))
   batches = batching.crop_batches(images, cfg.batch_size, cfg.crop, config.seed, start,
                                   min_scale=cfg.min_scale)
-  p_step = trainer.make_parallel_step(global_loss_fn(config, arch), optimizer(cfg, drop_at),
-                                      ema_decay=cfg.ema_decay)
+  p_step = parallel_train_step(config, arch, drop_at)
   p_state = trainer.replicate(state)
   t0, window, ev, ev_step = time.time(), [], None, None
   done = start
@@ -160,13 +156,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       logging.info('eval step %d: bpp %.3f psnr %.2f L %.2f (estimated bits)', done, ev['bpp'],
                    ev['psnr'], curve[done])
     at_eval = bool(cfg.converge_window) and done % cfg.eval_every == 0
-    if at_eval and cfg.lr_drop_tol and not drop_at and distributed.primary_says(
-        has_converged(curve, done, cfg.converge_window, cfg.lr_drop_tol)):
-      drop_at = done
-      logging.info('held-out L moved by ≤ %g over %d steps: learning rate × %g from step %d',
-                   cfg.lr_drop_tol, cfg.converge_window, cfg.lr_drop_factor, done)
-      p_step = trainer.make_parallel_step(global_loss_fn(config, arch), optimizer(cfg, drop_at),
-                                          ema_decay=cfg.ema_decay)
+    if at_eval and not drop_at:
+      drop_at = decided_drop_step(curve, cfg)
+      if drop_at:
+        p_step = parallel_train_step(config, arch, drop_at)
     converged = at_eval and distributed.primary_says(converged_at(curve, done, cfg, drop_at))
     if done % cfg.checkpoint_every == 0 or done in (cfg.steps, cfg.stop_at) or converged:
       checkpoint.save(mgr, done, trainer.host_state(p_state))
@@ -217,6 +210,18 @@ def lr_drop_step(curve: dict[int, float], window: int, tol: float) -> int:
               0)
 
 
+def decided_drop_step(curve: dict[int, float], cfg) -> int:
+  """lr_drop_step of the curve so far under train.lr_drop_tol, as process 0 sees it (0: no drop
+  yet, or none configured); a run resumed past the drop finds the same step."""
+  if not cfg.lr_drop_tol:
+    return 0
+  drop_at = distributed.primary_says(lr_drop_step(curve, cfg.converge_window, cfg.lr_drop_tol))
+  if drop_at:
+    logging.info('learning rate × %g from step %d (held-out L moved by ≤ %g over %d steps there)',
+                 cfg.lr_drop_factor, drop_at, cfg.lr_drop_tol, cfg.converge_window)
+  return drop_at
+
+
 def converged_at(curve: dict[int, float], step: int, cfg, drop_at: int) -> bool:
   """Whether training stops at `step`: held-out L converged (train.converge_*) over a window that,
   when the learning rate is to drop (train.lr_drop_tol), starts at the lowered rate."""
@@ -228,6 +233,12 @@ def optimizer(cfg, drop_at: int = 0):
   """Adam on train's schedule, the learning rate dropped from step drop_at (0: not)."""
   return trainer.make_optimizer(cfg.lr, cfg.warmup_steps, cfg.steps, cfg.end_lr / cfg.lr,
                                 cfg.grad_clip, drop_at, cfg.lr_drop_factor)
+
+
+def parallel_train_step(config, arch, drop_at: int):
+  """The pmapped global-training step, its learning rate dropped from step drop_at (0: not)."""
+  return trainer.make_parallel_step(global_loss_fn(config, arch), optimizer(config.train, drop_at),
+                                    ema_decay=config.train.ema_decay)
 
 
 def check_convergence_config(cfg) -> None:
