@@ -2,7 +2,7 @@
 either end of the rates until their held-out L converges.
 
     python -m rdm.main --config=configs/theta_d_v7.py:beta32 --workdir=runs/ladder7-b32
-    BETAS="32 8 2" bash experiments/train_ladder.sh  # in chain order, exported one by one
+    BETAS="32 8 2 0.5" bash experiments/train_ladder.sh  # in chain order, exported one by one
 
 Each member starts from its neighbour's moving average of θ (the base: the shipped
 msh-n64-beta128) at a learning rate of 1e-4, keeps a moving average of its own and evaluates the
@@ -16,7 +16,7 @@ import importlib
 V6 = importlib.import_module('configs.theta_d_v6')
 
 BASE = 'msh-n64-beta128'
-NEIGHBOUR = {32: 128, 8: 32, 2: 8, 512: 128, 2048: 512, 4096: 2048}  # β: the member it continues
+NEIGHBOUR = {32: 128, 8: 32, 2: 8, 0.5: 2, 512: 128, 2048: 512, 4096: 2048}  # β: the member it continues
 MEMBER = {'train.photos': V6.PHOTOS_7, 'train.steps': 20_000, 'train.lr': 1e-4,
           'train.end_lr': 1e-4, 'train.warmup_steps': 100, 'train.eval_every': 500,
           'train.checkpoint_every': 500, 'train.converge_window': 2000,
@@ -28,16 +28,19 @@ MEMBER = {'train.photos': V6.PHOTOS_7, 'train.steps': 20_000, 'train.lr': 1e-4,
 SITTINGS = {32: ('--config.train.lr_drop_tol=0 --config.train.stop_at=17500', '')}
 
 
-def workdir(beta: int) -> str:
-  return f'runs/ladder7-b{beta}'
+def workdir(beta: float) -> str:
+  return f'runs/ladder7-b{beta:g}'
 
 
 def get_config(part: str):
-  """part: beta<β> for β in NEIGHBOUR."""
-  beta = int(part.removeprefix('beta'))
+  """part: beta<β> for β in NEIGHBOUR (beta0.5, beta8, ...)."""
+  try:
+    beta = float(part.removeprefix('beta'))
+  except ValueError:
+    beta = None
   if beta not in NEIGHBOUR:
     raise ValueError(f'no ladder member {part!r}; members: '
-                     f'{", ".join(f"beta{b}" for b in NEIGHBOUR)}')
+                     f'{", ".join(f"beta{b:g}" for b in NEIGHBOUR)}')
   start = NEIGHBOUR[beta]
   c = V6.GLOBAL.get_config()
   with c.unlocked():

@@ -29,7 +29,7 @@ else
     --eval_photos data/photos/eval
 fi
 declare -A chain=([128]="$base_cmd")
-for beta in ${BETAS:-32 8 2 512 2048 4096}; do
+for beta in ${BETAS:-32 8 2 0.5 512 2048 4096}; do
   from=$("$py" -c "from configs.theta_d_v7 import NEIGHBOUR; print(NEIGHBOUR[$beta])")
   chain[$beta]="${chain[$from]:-[the ladder member at β=$from]}"
   while IFS= read -r overrides; do

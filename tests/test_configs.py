@@ -21,7 +21,7 @@ def flat(c) -> set:
     ('global', None), ('global_paper', None), ('xiph_beta', None), ('static_camera', None),
     *[('theta_d_v6', f'sitting{i}') for i in range(1, 10)],
     *[('theta_d_v6', f'beta{b}') for b in (8, 32, 512, 2048)],
-    *[('theta_d_v7', f'beta{b}') for b in (2, 8, 32, 512, 2048, 4096)]])
+    *[('theta_d_v7', f'beta{b:g}') for b in (0.5, 2, 8, 32, 512, 2048, 4096)]])
 def test_every_config_is_a_locked_set_of_declared_fields(name, part):
   module = importlib.import_module(f'configs.{name}')
   c = module.get_config(part) if part else module.get_config()
@@ -95,3 +95,13 @@ def test_a_script_takes_tuples_on_the_command_line(tmp_path):
                     '--config.adapt.nosuch=1'])
   assert bad.returncode == 2 and bad.stderr.strip().startswith('error: ')
   assert "'nosuch'" in bad.stderr and 'Traceback' not in bad.stderr
+
+
+def test_a_v7_member_continues_its_neighbours_workdir_and_names_the_members_otherwise():
+  v7 = importlib.import_module('configs.theta_d_v7')
+  assert v7.get_config('beta0.5').train.init_from == 'runs/ladder7-b2/ema'
+  assert v7.get_config('beta0.5').loss.beta == 0.5
+  assert v7.get_config('beta512').train.init_from == v7.BASE
+  for part in ('beta3', 'betax', 'beta'):
+    with pytest.raises(ValueError, match='members: beta32, beta8, beta2, beta0.5'):
+      v7.get_config(part)
