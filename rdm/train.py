@@ -19,6 +19,7 @@ from rdm import files
 from rdm import losses
 from rdm import model
 from rdm import trainer
+from rdm import widen
 from rdm import zoo
 
 
@@ -45,9 +46,17 @@ def center_crops(images: list[np.ndarray], side: int) -> np.ndarray:
 
 
 def initial_params(config, arch) -> Any:
-  if config.train.init_from:
-    return zoo.load_params(config.train.init_from, arch)
-  return model.init_params(arch, jax.random.PRNGKey(config.seed))
+  """θ to start from: train.init_from's, embedded in arch when that is wider (rdm.widen), else
+  random."""
+  source, rng = config.train.init_from, jax.random.PRNGKey(config.seed)
+  if not source:
+    return model.init_params(arch, rng)
+  narrow = zoo.source_architecture(source)
+  if narrow is None or narrow == arch:
+    return zoo.load_params(source, arch)
+  logging.info('widening %s (N=%d, M=%d) to N=%d, M=%d', source, narrow.N, narrow.M, arch.N,
+               arch.M)
+  return widen.widened(zoo.load_params(source, narrow), narrow, arch, rng)
 
 
 START_RECORD = 'start.json'

@@ -169,15 +169,33 @@ def read_params_file(path: pathlib.Path, arch: model.Architecture) -> Any:
 EMA = 'ema'  # <workdir>/ema: the moving average of θ a training workdir's checkpoints keep
 
 
+def training_run(source: str) -> tuple[pathlib.Path, str] | None:
+  """(workdir, 'params' or 'ema') where source names a training workdir or its moving average."""
+  path = pathlib.Path(source)
+  field = 'ema' if path.name == EMA and not path.is_dir() else 'params'
+  workdir = path.parent if field == 'ema' else path
+  return (workdir, field) if (workdir / 'checkpoints').is_dir() else None
+
+
+def source_architecture(source: str) -> model.Architecture | None:
+  """The architecture of the θ that source names: a shipped model's, a training run's config's;
+  None for a bare parameter file (it records none)."""
+  if pathlib.Path(source).suffix == '.msgpack':
+    return None
+  if run := training_run(source):
+    config = json.loads((run[0] / 'config.json').read_text())
+    return model.Architecture.from_config(config['model'])
+  return architecture(source)
+
+
 def load_params(source: str, arch: model.Architecture) -> Any:
   """θ from a shipped model name, a training workdir's latest checkpoint (<workdir>/ema: its
   moving average) or a .msgpack file."""
   path = pathlib.Path(source)
   if path.suffix == '.msgpack' and path.is_file():
     return read_params_file(path, arch)
-  field = 'ema' if path.name == EMA and not path.is_dir() else 'params'
-  workdir = path.parent if field == 'ema' else path
-  if (workdir / 'checkpoints').is_dir():
+  if run := training_run(source):
+    workdir, field = run
     from rdm import checkpoint  # a training workdir: its latest TrainState's params
     mgr = checkpoint.manager(workdir / 'checkpoints')
     if mgr.latest_step() is None:
