@@ -10,13 +10,16 @@ held-out photos every 500 steps. Where their L (the better of θ and the average
 at most 1 % over 2000 steps, the rate drops to 1e-5 (CompressAI and Ballé et al. lower it on a
 plateau likewise); the member stops once L moved by at most 0.5 % over 2000 steps at the lower
 rate, or at 20 000 steps. Re-running a member resumes it; a converged one trains no further.
+Members in WIDTH are wider than the base (msh-n96-beta0.5): they start from their neighbour's
+average embedded in the wider model (rdm.widen), which codes as the neighbour does.
 """
 import importlib
 
 V6 = importlib.import_module('configs.theta_d_v6')
 
 BASE = 'msh-n64-beta128'
-NEIGHBOUR = {32: 128, 8: 32, 2: 8, 0.5: 2, 512: 128, 2048: 512, 4096: 2048}  # β: the member it continues
+# β: the member it continues
+NEIGHBOUR = {32: 128, 8: 32, 2: 8, 0.5: 2, 512: 128, 2048: 512, 4096: 2048}
 MEMBER = {'train.photos': V6.PHOTOS_7, 'train.steps': 20_000, 'train.lr': 1e-4,
           'train.end_lr': 1e-4, 'train.warmup_steps': 100, 'train.eval_every': 500,
           'train.checkpoint_every': 500, 'train.converge_window': 2000,
@@ -28,8 +31,18 @@ MEMBER = {'train.photos': V6.PHOTOS_7, 'train.steps': 20_000, 'train.lr': 1e-4,
 SITTINGS = {32: ('--config.train.lr_drop_tol=0 --config.train.stop_at=17500', '')}
 
 
+# β: (N, M) of members wider than the base, where N=64 saturates: its held-out MSE hardly falls
+# below β=2's however much rate β lets it spend (WORKSPACE.md); they continue their neighbour
+# widened (rdm.widen).
+WIDTH = {0.5: (96, 144)}
+
+
+def name(beta: float) -> str:
+  return f'msh-n{WIDTH.get(beta, (64,))[0]}-beta{beta:g}'
+
+
 def workdir(beta: float) -> str:
-  return f'runs/ladder7-b{beta:g}'
+  return f'runs/ladder7-b{beta:g}' + (f'-n{WIDTH[beta][0]}' if beta in WIDTH else '')
 
 
 def get_config(part: str):
@@ -44,6 +57,8 @@ def get_config(part: str):
   start = NEIGHBOUR[beta]
   c = V6.GLOBAL.get_config()
   with c.unlocked():
+    if beta in WIDTH:
+      c.model.N, c.model.M = WIDTH[beta]
     c.update_from_flattened_dict({**MEMBER, 'loss.beta': float(beta),
                                   'train.init_from': BASE if start == 128 else
                                   f'{workdir(start)}/ema'})

@@ -32,12 +32,14 @@ declare -A chain=([128]="$base_cmd")
 for beta in ${BETAS:-32 8 2 0.5 512 2048 4096}; do
   from=$("$py" -c "from configs.theta_d_v7 import NEIGHBOUR; print(NEIGHBOUR[$beta])")
   chain[$beta]="${chain[$from]:-[the ladder member at β=$from]}"
+  read -r name workdir < <("$py" -c "from configs.theta_d_v7 import name, workdir
+print(name($beta), workdir($beta))")
   while IFS= read -r overrides; do
-    cmd="$py -m rdm.main --config=configs/theta_d_v7.py:beta$beta --workdir=runs/ladder7-b$beta"
+    cmd="$py -m rdm.main --config=configs/theta_d_v7.py:beta$beta --workdir=$workdir"
     cmd="$cmd${overrides:+ $overrides}"
     $cmd </dev/null
     chain[$beta]="${chain[$beta]} && $cmd"
   done < <("$py" -c "from configs.theta_d_v7 import SITTINGS; print(*SITTINGS.get($beta, ('',)), sep='\n')")
-  "$py" scripts/export_model.py --workdir "runs/ladder7-b$beta" --name "msh-n64-beta$beta" \
+  "$py" scripts/export_model.py --workdir "$workdir" --name "$name" \
     --command "${chain[$beta]}"
 done

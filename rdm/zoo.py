@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 from typing import Any
 
 import flax.serialization
@@ -101,9 +102,10 @@ def load_global_model(name: str) -> GlobalModel:
 
 
 def ladder_model(beta: float, default: str) -> str:
-  """The shipped model trained at β (msh-n64-beta<β>), else default."""
-  name = f'msh-n64-beta{beta:g}'
-  return name if name in available() else default
+  """The shipped model trained at β (msh-n<N>-beta<β>, the narrowest if several), else default."""
+  pattern = rf'msh-n\d+-beta{re.escape(f"{beta:g}")}'
+  at_beta = [n for n in available() if re.fullmatch(pattern, n)]
+  return min(at_beta, key=lambda n: int(n.split('-')[1][1:]), default=default)
 
 
 def model_key(name: str) -> str:

@@ -99,8 +99,11 @@ def test_a_script_takes_tuples_on_the_command_line(tmp_path):
 
 def test_a_v7_member_continues_its_neighbours_workdir_and_names_the_members_otherwise():
   v7 = importlib.import_module('configs.theta_d_v7')
-  assert v7.get_config('beta0.5').train.init_from == 'runs/ladder7-b2/ema'
-  assert v7.get_config('beta0.5').loss.beta == 0.5
+  wide = v7.get_config('beta0.5')
+  assert wide.train.init_from == 'runs/ladder7-b2/ema' and wide.loss.beta == 0.5
+  assert (wide.model.N, wide.model.M) == (96, 144) and v7.get_config('beta2').model.N == 64
+  assert (v7.name(0.5), v7.workdir(0.5)) == ('msh-n96-beta0.5', 'runs/ladder7-b0.5-n96')
+  assert (v7.name(8), v7.workdir(8)) == ('msh-n64-beta8', 'runs/ladder7-b8')
   assert v7.get_config('beta512').train.init_from == v7.BASE
   for part in ('beta3', 'betax', 'beta'):
     with pytest.raises(ValueError, match='members: beta32, beta8, beta2, beta0.5'):

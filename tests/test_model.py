@@ -112,3 +112,11 @@ def test_a_model_rounded_to_bfloat16_is_stored_in_half_the_bytes_and_loads_as_th
     for a, b in zip(jax.tree_util.tree_leaves(expected), jax.tree_util.tree_leaves(loaded.params)):
       assert b.dtype == np.float32 and np.array_equal(a, b)
   assert exact['sha256'] != compact['sha256']
+
+
+def test_the_ladder_model_of_a_beta_is_the_narrowest_shipped_at_it(monkeypatch):
+  names = ['msh-n64-beta8', 'msh-n96-beta0.5', 'msh-n192-beta0.5', 'msh-n64-beta128']
+  monkeypatch.setattr(zoo, 'available', lambda: names)
+  assert zoo.ladder_model(0.5, 'x') == 'msh-n96-beta0.5'
+  assert zoo.ladder_model(8.0, 'x') == 'msh-n64-beta8'
+  assert zoo.ladder_model(2, 'x') == 'x'
