@@ -5,12 +5,14 @@
 Reads every shipped msh-* model's manifest (real-byte RD on the held-out photos and the bundled
 clips' 2 fps I-frames, and the held-out curve, both recorded by scripts/export_model.py), prints
 the ladder by rate for each clip and says whether it spans ≤ 0.08 to ≥ 1.0 bpp with neighbours at
-least 25 % apart in rate and PSNR rising with rate, and which members' held-out L had converged.
+least 25 % apart in rate and PSNR rising with rate, the PSNR each step gains per doubling of rate
+(where the architecture saturates), and which members' held-out L had converged.
 It also gives the ladder's BD-PSNR and BD-rate against each classical codec measured on the same
 I-frames (experiments/anchors.py; the issue's target: within 2.0 dB of HEVC intra on bikes).
 --curves plots those held-out curves (L by step, in % of each member's last value).
 """
 import argparse
+import math
 
 import bjontegaard as bd
 
@@ -37,6 +39,12 @@ def span_checks(points: list[tuple[float, float, str]], low: float = 0.08, high:
           'smallest_rate_step': min(steps, default=float('inf')),
           'rate_steps_ok': all(s >= gap for s in steps),
           'psnr_rises': all(b[1] > a[1] for a, b in zip(points, points[1:]))}
+
+
+def db_per_doubling(points: list[tuple[float, float, str]]) -> list[float]:
+  """PSNR gained per doubling of rate between neighbours (by rate): where it falls toward 0, the
+  architecture saturates (issue 38)."""
+  return [(b[1] - a[1]) / math.log2(b[0] / a[0]) for a, b in zip(points, points[1:])]
 
 
 def against_classical(points: list[tuple[float, float, str]], video: str) -> dict:
@@ -86,6 +94,8 @@ def main():
     points = ladder_points(manifests, clip)
     print(f'{clip}: ' + ', '.join(f'{n} {b:.4f} bpp {p:.2f} dB' for b, p, n in points))
     print(f'  {span_checks(points)}')
+    print('  dB per doubling of rate, step by step: ' + ', '.join(
+        f'{g:.2f}' for g in db_per_doubling(points)))
     print('  against: ' + ', '.join(f'{codec} {p:+.2f} dB / {r:+.1f} %' for codec, (p, r) in
                                     against_classical(points, video).items()))
   for m in sorted(manifests, key=lambda m: m['config']['loss']['beta']):

@@ -276,6 +276,12 @@ def test_the_ladder_check_flags_a_short_span_a_close_pair_and_a_psnr_that_falls(
   assert not falls['psnr_rises']
 
 
+def test_the_ladder_gives_the_psnr_each_step_gains_per_doubling_of_rate():
+  from experiments import ladder
+  points = [(0.1, 30.0, 'a'), (0.2, 33.0, 'b'), (0.8, 35.0, 'c'), (0.8 * 2 ** 0.5, 35.1, 'd')]
+  assert ladder.db_per_doubling(points) == pytest.approx([3.0, 1.0, 0.2])
+
+
 def test_the_ladder_is_measured_against_the_classical_codecs_on_the_same_i_frames():
   from experiments import ladder, report
   hevc = report.classical_curves('bikes')['hevc-intra']  # the anchors measured on bikes
