@@ -14,6 +14,7 @@ the first step (the zero blocks are what they learn first).
 """
 import dataclasses
 
+import flax.traverse_util
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -78,7 +79,7 @@ def widened(params, narrow: model.Architecture, wide: model.Architecture,
     if path[0] == 'prior_z':
       w[new_out] = n[cheapest_z]
     out[path] = _silenced(path, w, out_axis, new_out, wide)
-  return _unflatten(out)
+  return flax.traverse_util.unflatten_dict(out)
 
 
 def _cheapest_zero_channel(narrow: model.Architecture, params) -> int:
@@ -100,13 +101,3 @@ def _silenced(path, w, out_axis, new_out, wide):
     if path[-1] == 'bias':
       w[raw_new] = np.log(SIGMA_NEW) if wide.sigma == 'exp' else SIGMA_NEW
   return w
-
-
-def _unflatten(flat: dict):
-  out: dict = {}
-  for path, leaf in flat.items():
-    node = out
-    for k in path[:-1]:
-      node = node.setdefault(k, {})
-    node[path[-1]] = leaf
-  return out
