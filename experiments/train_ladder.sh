@@ -30,10 +30,9 @@ else
 fi
 declare -A chain=([128]="$base_cmd")
 for beta in ${BETAS:-32 8 2 0.5 512 2048 4096}; do
-  from=$("$py" -c "from configs.theta_d_v7 import NEIGHBOUR; print(NEIGHBOUR[$beta])")
+  read -r from name workdir < <("$py" -c "from configs.theta_d_v7 import NEIGHBOUR, name, workdir
+print(NEIGHBOUR[$beta], name($beta), workdir($beta))")
   chain[$beta]="${chain[$from]:-[the ladder member at β=$from]}"
-  read -r name workdir < <("$py" -c "from configs.theta_d_v7 import name, workdir
-print(name($beta), workdir($beta))")
   while IFS= read -r overrides; do
     cmd="$py -m rdm.main --config=configs/theta_d_v7.py:beta$beta --workdir=$workdir"
     cmd="$cmd${overrides:+ $overrides}"

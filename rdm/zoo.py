@@ -103,9 +103,9 @@ def load_global_model(name: str) -> GlobalModel:
 
 def ladder_model(beta: float, default: str) -> str:
   """The shipped model trained at β (msh-n<N>-beta<β>, the narrowest if several), else default."""
-  pattern = rf'msh-n\d+-beta{re.escape(f"{beta:g}")}'
-  at_beta = [n for n in available() if re.fullmatch(pattern, n)]
-  return min(at_beta, key=lambda n: int(n.split('-')[1][1:]), default=default)
+  pattern = rf'msh-n(\d+)-beta{re.escape(f"{beta:g}")}'
+  widths = {n: int(m[1]) for n in available() if (m := re.fullmatch(pattern, n))}
+  return min(widths, key=widths.get, default=default)
 
 
 def model_key(name: str) -> str:

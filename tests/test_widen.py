@@ -15,8 +15,8 @@ WIDE = model.Architecture(N=80, M=120)
 
 @pytest.fixture(scope='module')
 def base_and_widened():
-  base = zoo.load_global_model('msh-n64-beta128')
-  return base, widen.widened(base.params, base.arch, WIDE, jax.random.PRNGKey(3))
+  shipped = zoo.load_global_model('msh-n64-beta128')
+  return shipped, widen.widened(shipped.params, shipped.arch, WIDE, jax.random.PRNGKey(3))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -26,20 +26,20 @@ def coded(arch, params, x):
 
 def test_the_widened_model_decodes_the_same_image_and_prices_the_old_latents_the_same(
     base_and_widened, bikes_frames):
-  base, wide = base_and_widened
+  shipped, wide = base_and_widened
   x = jnp.asarray(bikes_frames[:1, :128, 200:328], jnp.float32)
-  narrow_fwd, wide_fwd = coded(base.arch, base.params, x), coded(WIDE, wide, x)
+  narrow_fwd, wide_fwd = coded(shipped.arch, shipped.params, x), coded(WIDE, wide, x)
   assert wide_fwd.y_hat.shape[-1] == WIDE.M
-  np.testing.assert_allclose(wide_fwd.y[..., :base.arch.M], narrow_fwd.y, atol=1e-4)
+  np.testing.assert_allclose(wide_fwd.y[..., :shipped.arch.M], narrow_fwd.y, atol=1e-4)
   # The same symbols (a different one would differ by ≥ 1), around μ equal to float rounding.
-  np.testing.assert_allclose(wide_fwd.y_hat[..., :base.arch.M], narrow_fwd.y_hat, atol=1e-4)
-  assert not np.any(wide_fwd.y_hat[..., base.arch.M:])  # the new latents are 0 ...
+  np.testing.assert_allclose(wide_fwd.y_hat[..., :shipped.arch.M], narrow_fwd.y_hat, atol=1e-4)
+  assert not np.any(wide_fwd.y_hat[..., shipped.arch.M:])  # the new latents are 0 ...
   np.testing.assert_allclose(wide_fwd.x_hat, narrow_fwd.x_hat, atol=1e-3)  # ... and unseen
-  new_y = wide_fwd.y_hat[..., base.arch.M:].size
+  new_y = wide_fwd.y_hat[..., shipped.arch.M:].size
   extra_y = float(wide_fwd.bits_y - narrow_fwd.bits_y)
   assert 0 < extra_y < 0.003 * new_y  # σ = 0.15 at 0: a unit bin holds 99.9 % of the mass
   # The new z channels are 0 too, priced by the old prior that prices 0 cheapest.
-  new_z = wide_fwd.z[..., base.arch.N:]
+  new_z = wide_fwd.z[..., shipped.arch.N:]
   assert not np.any(new_z)
   assert 0 <= float(wide_fwd.bits_z - narrow_fwd.bits_z) < 0.2 * new_z.size
 
