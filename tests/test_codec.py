@@ -148,6 +148,7 @@ def test_real_latent_bits_are_within_one_percent_of_the_estimate_on_a_real_frame
   assert abs(real / estimate - 1) < 0.01
 
 
+@pytest.mark.optimized
 def test_cli_compress_then_decompress_images(use_tiny_models, bikes_frames, tmp_path):
   pngs = []
   for i, f in enumerate(bikes_frames):

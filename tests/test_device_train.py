@@ -43,7 +43,7 @@ def test_device_training_starts_from_weights_trained_elsewhere_resumes_and_retur
   params = model.init_params(TINY, jax.random.PRNGKey(7))
   (source / 'params.msgpack').write_bytes(flax.serialization.to_bytes(params))
   files.write_json(source / 'state.json', {'steps_total': 1234})
-  first = device_run(tmp_path / 'first', photo_dirs, 100, '--init', str(source / 'params.msgpack'))
+  first = device_run(tmp_path / 'first', photo_dirs, 70, '--init', str(source / 'params.msgpack'))
   assert first['sittings'] == 1 and first['steps_this_sitting'] > 0
   assert first['started_from'] == {'init_from': str(source / 'params.msgpack'),
                                    'sha256': zoo.params_hash(params), 'steps_before': 1234}
@@ -54,7 +54,7 @@ def test_device_training_starts_from_weights_trained_elsewhere_resumes_and_retur
   returned = tmp_path / 'first' / 'params_bf16.msgpack'
   params = zoo.load_params(str(returned), TINY)
   assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(params))
-  second = device_run(tmp_path / 'second', photo_dirs, 60, '--resume', str(tmp_path / 'first'))
+  second = device_run(tmp_path / 'second', photo_dirs, 45, '--resume', str(tmp_path / 'first'))
   assert second['sittings'] == 2
   assert second['started_from'] == {'init_from': str(returned), 'sha256': zoo.params_hash(params),
                                     'steps_before': first['steps_total']}

@@ -8,6 +8,7 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 from conftest import ROOT, run_python, tiny_train_args
 from rdm import model, zoo
@@ -39,6 +40,7 @@ def train_losses(workdir) -> list:
           if 'train_loss' in l]
 
 
+@pytest.mark.optimized
 def test_two_processes_reach_the_loss_and_parameters_of_one_process(tmp_path, photo_dirs):
   """The two processes stop at step 2 and resume: the second sitting reads its executables, gloo
   collectives included, back from the suite's persistent compilation cache. The learning rate
@@ -75,6 +77,7 @@ def test_a_bad_process_id_is_rejected(tmp_path, photo_dirs):
   assert 'process_id must be in [0, 2)' in result.stderr
 
 
+@pytest.mark.optimized
 def test_the_adaptation_job_writes_the_same_rdm_on_one_device_two_devices_and_two_processes(
     use_tiny_models, tmp_path):
   """A batch of 3 on 2 devices is padded with a weight-0 example: the steps, the candidates'

@@ -29,6 +29,7 @@ def test_one_real_training_step_writes_metrics_and_a_checkpoint(tmp_path, photo_
   assert (tmp_path / 'checkpoints' / '1').is_dir()
 
 
+@pytest.mark.optimized
 def test_pmap_step_equals_jit_step_on_two_devices():
   result = run_python(['tests/pmap_vs_jit.py'],
                       env={'XLA_FLAGS': '--xla_force_host_platform_device_count=2'})
