@@ -1,6 +1,5 @@
 """The suite's own settings (tests/conftest.py): what its subprocesses compile with."""
-import os
-
+import jax
 import pytest
 
 from conftest import run_python
@@ -9,7 +8,7 @@ READ_FLAG = ['-c', 'import jax; print(jax.config.read("jax_disable_most_optimiza
 
 
 def test_the_suite_compiles_without_most_optimizations():
-  if os.environ['JAX_DISABLE_MOST_OPTIMIZATIONS'] == '0':
+  if not jax.config.read('jax_disable_most_optimizations'):
     pytest.skip('JAX_DISABLE_MOST_OPTIMIZATIONS=0: the whole suite runs optimized')
   assert run_python(READ_FLAG).stdout.strip() == 'True'
 
