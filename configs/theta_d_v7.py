@@ -2,16 +2,17 @@
 either end of the rates until their held-out L converges.
 
     python -m rdm.main --config=configs/theta_d_v7.py:beta32 --workdir=runs/ladder7-b32
-    BETAS="32 8 2 0.5" bash experiments/train_ladder.sh  # in chain order, exported one by one
+    BETAS="32 8 0.5" bash experiments/train_ladder.sh  # in chain order, exported one by one
 
-Each member starts from its neighbour's moving average of θ (the base: the shipped
-msh-n64-beta128) at a learning rate of 1e-4, keeps a moving average of its own and evaluates the
+Each member starts from its neighbour's shipped model (the base: msh-n64-beta128), so a fresh
+checkout continues the ladder from what it ships, at a learning rate of 1e-4, keeps a moving average of its own and evaluates the
 held-out photos every 500 steps. Where their L (the better of θ and the average) first moved by
 at most 1 % over 2000 steps, the rate drops to 1e-5 (CompressAI and Ballé et al. lower it on a
 plateau likewise); the member stops once L moved by at most 0.5 % over 2000 steps at the lower
 rate, or at 20 000 steps. Re-running a member resumes it; a converged one trains no further.
-Members in WIDTH are wider than the base (msh-n96-beta0.5): they start from their neighbour's
-average embedded in the wider model (rdm.widen), which codes as the neighbour does.
+Members in WIDTH are wider than the base (msh-n96-beta0.5): they start from their neighbour
+embedded in the wider model (rdm.widen), which codes as the neighbour does. β=2 is measured, not
+shipped (it is under the 25 % rate step above β=8; WORKSPACE.md), so β=0.5 continues β=8.
 """
 import importlib
 
@@ -19,7 +20,7 @@ V6 = importlib.import_module('configs.theta_d_v6')
 
 BASE = 'msh-n64-beta128'
 # β: the member it continues
-NEIGHBOUR = {32: 128, 8: 32, 2: 8, 0.5: 2, 512: 128, 2048: 512, 4096: 2048}
+NEIGHBOUR = {32: 128, 8: 32, 2: 8, 0.5: 8, 512: 128, 2048: 512, 4096: 2048}
 MEMBER = {'train.photos': V6.PHOTOS_7, 'train.steps': 20_000, 'train.lr': 1e-4,
           'train.end_lr': 1e-4, 'train.warmup_steps': 100, 'train.eval_every': 500,
           'train.checkpoint_every': 500, 'train.converge_window': 2000,
@@ -32,8 +33,7 @@ SITTINGS = {32: ('--config.train.lr_drop_tol=0 --config.train.stop_at=17500', ''
 
 
 # β: (N, M) of members wider than the base, where N=64 saturates: its held-out MSE hardly falls
-# below β=2's however much rate β lets it spend (WORKSPACE.md); they continue their neighbour
-# widened (rdm.widen).
+# below β=2's however much rate β lets it spend (WORKSPACE.md).
 WIDTH = {0.5: (96, 144)}
 
 
@@ -54,12 +54,10 @@ def get_config(part: str):
   if beta not in NEIGHBOUR:
     raise ValueError(f'no ladder member {part!r}; members: '
                      f'{", ".join(f"beta{b:g}" for b in NEIGHBOUR)}')
-  start = NEIGHBOUR[beta]
   c = V6.GLOBAL.get_config()
   with c.unlocked():
     if beta in WIDTH:
       c.model.N, c.model.M = WIDTH[beta]
     c.update_from_flattened_dict({**MEMBER, 'loss.beta': float(beta),
-                                  'train.init_from': BASE if start == 128 else
-                                  f'{workdir(start)}/ema'})
+                                  'train.init_from': name(NEIGHBOUR[beta])})
   return c

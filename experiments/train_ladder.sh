@@ -4,8 +4,8 @@
 # Every step resumes when re-run (orbax checkpoints in runs/); a converged member trains no
 # further. CPU times: WORKSPACE.md and the manifests.
 #   bash experiments/train_ladder.sh            # all of it
-#   BASE=shipped BETAS="32 8" bash experiments/train_ladder.sh  # members from the shipped base,
-#                                                               # in chain order
+#   BASE=shipped BETAS="2048 4096" bash experiments/train_ladder.sh  # members from the shipped
+#                                                                     # ladder, in chain order
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
@@ -29,10 +29,11 @@ else
     --eval_photos data/photos/eval
 fi
 declare -A chain=([128]="$base_cmd")
-for beta in ${BETAS:-32 8 2 0.5 512 2048 4096}; do
-  read -r from name workdir < <("$py" -c "from configs.theta_d_v7 import NEIGHBOUR, name, workdir
-print(NEIGHBOUR[$beta], name($beta), workdir($beta))")
-  chain[$beta]="${chain[$from]:-[the ladder member at β=$from]}"
+for beta in ${BETAS:-32 8 0.5 512 2048 4096}; do
+  read -r from from_name name workdir < <("$py" -c "from configs.theta_d_v7 import NEIGHBOUR, name, workdir
+print(NEIGHBOUR[$beta], name(NEIGHBOUR[$beta]), name($beta), workdir($beta))")
+  # A member continues its neighbour as shipped: this run's commands, else its manifest's.
+  chain[$beta]="${chain[$from]:-$("$py" -c "from rdm import zoo; print(zoo.manifest('$from_name')['command'])")}"
   while IFS= read -r overrides; do
     cmd="$py -m rdm.main --config=configs/theta_d_v7.py:beta$beta --workdir=$workdir"
     cmd="$cmd${overrides:+ $overrides}"

@@ -97,10 +97,13 @@ def test_a_script_takes_tuples_on_the_command_line(tmp_path):
   assert "'nosuch'" in bad.stderr and 'Traceback' not in bad.stderr
 
 
-def test_a_v7_member_continues_its_neighbours_workdir_and_names_the_members_otherwise():
+def test_a_v7_member_continues_its_shipped_neighbour_and_names_the_members_otherwise():
   v7 = importlib.import_module('configs.theta_d_v7')
   wide = v7.get_config('beta0.5')
-  assert wide.train.init_from == 'runs/ladder7-b2/ema' and wide.loss.beta == 0.5
+  assert wide.train.init_from == 'msh-n64-beta8' and wide.loss.beta == 0.5
+  assert v7.get_config('beta4096').train.init_from == 'msh-n64-beta2048'
+  assert all(v7.get_config(f'beta{b:g}').train.init_from in zoo.available()
+             for b in v7.NEIGHBOUR), 'a member continues a model this checkout does not ship'
   assert (wide.model.N, wide.model.M) == (96, 144) and v7.get_config('beta2').model.N == 64
   assert (v7.name(0.5), v7.workdir(0.5)) == ('msh-n96-beta0.5', 'runs/ladder7-b0.5-n96')
   assert (v7.name(8), v7.workdir(8)) == ('msh-n64-beta8', 'runs/ladder7-b8')
