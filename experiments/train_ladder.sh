@@ -4,7 +4,7 @@
 # Every step resumes when re-run (orbax checkpoints in runs/); a converged member trains no
 # further. CPU times: WORKSPACE.md and the manifests.
 #   bash experiments/train_ladder.sh            # all of it
-#   BASE=shipped BETAS="2048 4096" bash experiments/train_ladder.sh  # members from the shipped
+#   BASE=shipped BETAS="4096 0.5" bash experiments/train_ladder.sh  # members from the shipped
 #                                                                     # ladder, in chain order
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +29,7 @@ else
     --eval_photos data/photos/eval
 fi
 declare -A chain=([128]="$base_cmd")
-for beta in ${BETAS:-32 8 0.5 512 2048 4096}; do
+for beta in ${BETAS:-32 8 0.5 512 4096}; do
   read -r from from_name name workdir < <("$py" -c "from configs.theta_d_v7 import NEIGHBOUR, name, workdir
 print(NEIGHBOUR[$beta], name(NEIGHBOUR[$beta]), name($beta), workdir($beta))")
   # A member continues its neighbour as shipped: this run's commands, else its manifest's.

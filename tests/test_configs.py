@@ -101,7 +101,7 @@ def test_a_v7_member_continues_its_shipped_neighbour_and_names_the_members_other
   v7 = importlib.import_module('configs.theta_d_v7')
   wide = v7.get_config('beta0.5')
   assert wide.train.init_from == 'msh-n64-beta8' and wide.loss.beta == 0.5
-  assert v7.get_config('beta4096').train.init_from == 'msh-n64-beta2048'
+  assert v7.get_config('beta4096').train.init_from == 'msh-n64-beta512'
   assert all(v7.get_config(f'beta{b:g}').train.init_from in zoo.available()
              for b in v7.NEIGHBOUR), 'a member continues a model this checkout does not ship'
   assert (wide.model.N, wide.model.M) == (96, 144) and v7.get_config('beta2').model.N == 64
