@@ -18,6 +18,8 @@ converged one replaces it or the ladder drops it).
 """
 import importlib
 
+from rdm import zoo
+
 V6 = importlib.import_module('configs.theta_d_v6')
 
 BASE = 'msh-n64-beta128'
@@ -45,6 +47,17 @@ def name(beta: float) -> str:
 
 def workdir(beta: float) -> str:
   return f'runs/ladder7-b{beta:g}' + (f'-n{WIDTH[beta][0]}' if beta in WIDTH else '')
+
+
+def next_sitting(beta: float) -> str:
+  """Where member β's next sitting starts, by what this checkout ships under its name: 'done' (it
+  converged), 'continue' (shipped at a sitting's end before it converged: the next sitting goes
+  on from it, rdm.train.continued_member), or 'start' (nothing of it is shipped: it starts from
+  its neighbour)."""
+  if name(beta) not in zoo.available():
+    return 'start'
+  curve = zoo.manifest(name(beta)).get('heldout_curve')
+  return 'start' if curve is None else 'done' if curve['converged'] else 'continue'
 
 
 def get_config(part: str):

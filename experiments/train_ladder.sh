@@ -29,17 +29,25 @@ else
     --eval_photos data/photos/eval
 fi
 declare -A chain=([128]="$base_cmd")
+manifest_command() { "$py" -c "from rdm import zoo; print(zoo.manifest('$1')['command'])"; }
 for beta in ${BETAS:-32 8 0.5 512 4096}; do
-  read -r from from_name name workdir < <("$py" -c "from configs.theta_d_v7 import NEIGHBOUR, name, workdir
-print(NEIGHBOUR[$beta], name(NEIGHBOUR[$beta]), name($beta), workdir($beta))")
-  # A member continues its neighbour as shipped: this run's commands, else its manifest's.
-  chain[$beta]="${chain[$from]:-$("$py" -c "from rdm import zoo; print(zoo.manifest('$from_name')['command'])")}"
+  read -r from from_name name workdir next < <("$py" -c "from configs.theta_d_v7 import *
+print(NEIGHBOUR[$beta], name(NEIGHBOUR[$beta]), name($beta), workdir($beta), next_sitting($beta))")
+  sittings=$("$py" -c "from configs.theta_d_v7 import SITTINGS; print(*SITTINGS.get($beta, ('',)), sep='\n')")
+  case $next in
+    done) echo "β=$beta: $name is shipped and converged"; continue ;;
+    continue)  # shipped at an earlier sitting's end (another machine): one more sitting from it
+      chain[$beta]=$(manifest_command "$name")
+      sittings="--config.train.init_from=$name" ;;
+    start)  # from the neighbour as shipped: this run's commands, else its manifest's
+      chain[$beta]="${chain[$from]:-$(manifest_command "$from_name")}" ;;
+  esac
   while IFS= read -r overrides; do
     cmd="$py -m rdm.main --config=configs/theta_d_v7.py:beta$beta --workdir=$workdir"
     cmd="$cmd${overrides:+ $overrides}"
     $cmd </dev/null
     chain[$beta]="${chain[$beta]} && $cmd"
-  done < <("$py" -c "from configs.theta_d_v7 import SITTINGS; print(*SITTINGS.get($beta, ('',)), sep='\n')")
+  done <<< "$sittings"
   "$py" scripts/export_model.py --workdir "$workdir" --name "$name" \
     --command "${chain[$beta]}"
 done

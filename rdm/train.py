@@ -62,6 +62,28 @@ def initial_params(config, arch) -> Any:
 START_RECORD = 'start.json'
 
 
+def continued_member(source: str, config) -> dict | None:
+  """{'steps': S, 'step_L': its held-out curve} where `source` names a shipped model exported from
+  a run of this β and architecture that recorded its curve: the same ladder member, stopped (a
+  sitting's end, converged or not) and shipped, which a new sitting continues from step S on.
+  None for any other start."""
+  if not source or source not in zoo.available():
+    return None
+  m = zoo.manifest(source)
+  if ('heldout_curve' not in m or m['config']['loss']['beta'] != config.loss.beta
+      or zoo.architecture(source) != model.Architecture.from_config(config.model)):
+    return None
+  return {'steps': m['steps'], 'step_L': m['heldout_curve']['step_L']}
+
+
+def member_curve(workdir: pathlib.Path, beta: float, upto: int) -> dict[int, float]:
+  """heldout_curve of a workdir, after the curve of the sitting it continues (its start record's
+  'continues'), so that convergence and the learning-rate drop are judged across sittings."""
+  before = start_record(workdir).get('continues') or {'step_L': []}
+  return {**{int(k): v for k, v in before['step_L']},
+          **heldout_curve(workdir / 'metrics.jsonl', beta, upto)}
+
+
 def steps_behind(source: str) -> int | None:
   """Optimizer steps from scratch to the weights `source` names now (None: not recorded): a
   training workdir's latest checkpoint plus what its start record says lay behind it; a shipped
@@ -113,14 +135,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if restored is not None:
     state = restored
     logging.info('resumed from step %d', int(state.step))
-  elif primary:
-    files.write_json(workdir / START_RECORD, {
-        'init_from': cfg.init_from, 'sha256': zoo.params_hash(state.params),
-        'steps_before': steps_behind(cfg.init_from)})
+  else:
+    continues = continued_member(cfg.init_from, config)
+    before = steps_behind(cfg.init_from)
+    if continues:
+      state = trainer.at_step(state, continues['steps'])
+      before = None if before is None else before - continues['steps']
+      logging.info('continuing %s from its step %d', cfg.init_from, continues['steps'])
+    if primary:
+      files.write_json(workdir / START_RECORD, {
+          'init_from': cfg.init_from, 'sha256': zoo.params_hash(state.params),
+          'steps_before': before, **({'continues': continues} if continues else {})})
   start = int(state.step)
   metrics_path = workdir / 'metrics.jsonl'
   check_convergence_config(cfg)
-  curve = heldout_curve(metrics_path, config.loss.beta, upto=start)
+  # Process 0 decides the drop and the stop (primary_says); only it reads the start record.
+  curve = member_curve(workdir, config.loss.beta, upto=start) if primary else {}
   drop_at = decided_drop_step(curve, cfg)
   end = cfg.stop_at or cfg.steps
   if cfg.converge_window and distributed.primary_says(converged_at(curve, start, cfg, drop_at)):

@@ -71,6 +71,20 @@ def create_train_state(params, tx: optax.GradientTransformation, ema: bool = Fal
                     ema=jax.tree_util.tree_map(jnp.array, params) if ema else None)
 
 
+def at_step(state: TrainState, step: int) -> TrainState:
+  """state with its step and its learning-rate schedules' counts at `step`, Adam's moments and
+  their bias correction as new: a sitting that continues a model exported at `step` goes on
+  along the same schedule (past its warm-up, at a learning rate dropped before it)."""
+  def is_schedule(x):
+    return isinstance(x, optax.ScaleByScheduleState)
+
+  def advance(s):
+    return s._replace(count=jnp.asarray(step, s.count.dtype)) if is_schedule(s) else s
+  return state.replace(step=jnp.asarray(step, state.step.dtype),
+                       opt_state=jax.tree_util.tree_map(advance, state.opt_state,
+                                                        is_leaf=is_schedule))
+
+
 def carry_adam_moments(opt_state, previous):
   """opt_state with previous's Adam moments (μ, ν and their count) wherever both hold an Adam
   state at the same place, for the parameters previous trained: a phase that goes on training

@@ -65,10 +65,10 @@ def read_run(workdir: pathlib.Path) -> dict:
 
 
 def heldout_curve_record(workdir: pathlib.Path, config: dict, steps: int) -> dict:
-  """The run's held-out L (estimated bits, the better of θ and its average) by step, the step its
-  learning rate dropped at (0: never), and whether it had converged by its last step in the sense
-  of train.converge_window/converge_tol/lr_drop_tol."""
-  curve = train.heldout_curve(workdir / 'metrics.jsonl', config['loss']['beta'], upto=steps)
+  """The member's held-out L (estimated bits, the better of θ and its average) by step, over the
+  sittings it continues, the step its learning rate dropped at (0: never), and whether it had
+  converged by its last step in the sense of train.converge_window/converge_tol/lr_drop_tol."""
+  curve = train.member_curve(workdir, config['loss']['beta'], upto=steps)
   cfg = ml_collections.ConfigDict({'converge_window': 0, 'converge_tol': 0.0, 'lr_drop_tol': 0.0,
                                    **config['train']})
   drop_at = train.lr_drop_step(curve, cfg.converge_window, cfg.lr_drop_tol)

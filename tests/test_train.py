@@ -207,6 +207,44 @@ def test_a_run_stops_where_its_held_out_loss_converged_and_a_rerun_trains_no_fur
   assert run['heldout_curve']['step_L'][-1][0] == 3
 
 
+def test_a_sitting_from_a_shipped_member_continues_its_steps_learning_rate_and_curve(
+    tmp_path, photo_dirs, monkeypatch):
+  # Machines are lent per session and lose runs/: a member shipped at a sitting's end is where
+  # the next sitting, on another machine, goes on.
+  monkeypatch.setattr(zoo, 'MODELS_DIR', tmp_path / 'models')
+  fields = {'train.steps': 12, 'train.eval_every': 1, 'train.converge_window': 2,
+            'train.lr_drop_tol': 1.0}  # the rate drops at step 3, the first window's end
+  first = tmp_path / 'first'
+  train.train_and_evaluate(tiny_global_config(photo_dirs, **fields, **{
+      'train.stop_at': 4, 'train.converge_tol': 0.0}), str(first))
+  config = json.loads((first / 'config.json').read_text())
+  record = load_script('export_model').heldout_curve_record(first, config, 4)
+  assert (record['lr_drop_at'], record['converged']) == (3, False)
+  zoo.save_global_model('tiny-member', final_params(first), {
+      'config': config, 'steps': 4, 'steps_total': 4, 'heldout_curve': record})
+
+  second = tmp_path / 'second'
+  train.train_and_evaluate(tiny_global_config(photo_dirs, **fields, **{
+      'train.converge_tol': 1.0, 'train.init_from': 'tiny-member'}), str(second))
+  # Step 5's window reaches back to step 3 of the first sitting, at the dropped rate: converged
+  # after one step (a run from step 0 would take five).
+  assert checkpoint.manager(second / 'checkpoints').all_steps() == [5]
+  trained = [json.loads(l)['step'] for l in (second / 'metrics.jsonl').read_text().splitlines()
+             if 'train_loss' in l]
+  assert trained == [5] and train.steps_behind(str(second)) == 5
+  record = load_script('export_model').heldout_curve_record(
+      second, json.loads((second / 'config.json').read_text()), 5)
+  assert [step for step, _ in record['step_L']] == [1, 2, 3, 4, 5]
+  assert (record['lr_drop_at'], record['converged']) == (3, True)
+  state = trainer.at_step(trainer.create_train_state(
+      {'w': jnp.ones(3)}, trainer.make_optimizer(1.0, 2, 100, 1.0, drop_at=3, drop_factor=0.1)),
+      7)
+  kinds = (optax.ScaleByAdamState, optax.ScaleByScheduleState)
+  counts = {type(s).__name__: int(s.count) for s in jax.tree_util.tree_leaves(
+      state.opt_state, is_leaf=lambda x: isinstance(x, kinds)) if isinstance(s, kinds)}
+  assert int(state.step) == 7 and counts == {'ScaleByAdamState': 0, 'ScaleByScheduleState': 7}
+
+
 def test_a_convergence_window_needs_evaluations_at_its_ends(tmp_path, photo_dirs):
   config = tiny_global_config(photo_dirs, **{'train.steps': 4, 'train.eval_every': 3,
                                              'train.converge_window': 4})
