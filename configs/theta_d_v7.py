@@ -13,8 +13,8 @@ rate, or at 20 000 steps. Re-running a member resumes it; a converged one trains
 Members in WIDTH are wider than the base (msh-n96-beta0.5): they start from their neighbour
 embedded in the wider model (rdm.widen), which codes as the neighbour does. β=2 is measured, not
 shipped (it is under the 25 % rate step above β=8; WORKSPACE.md), so β=0.5 continues β=8; the
-bottom member is β=4096, continuing β=512 (β=2048 is left to v6's shipped member until a
-converged one replaces it or the ladder drops it).
+bottom members are β=4096, continuing β=512 (β=2048 is left to v6's shipped member until a
+converged one replaces it), and β=8192 for carphone's ≤ 0.08 bpp.
 """
 import importlib
 
@@ -24,7 +24,7 @@ V6 = importlib.import_module('configs.theta_d_v6')
 
 BASE = 'msh-n64-beta128'
 # β: the member it continues
-NEIGHBOUR = {32: 128, 8: 32, 2: 8, 0.5: 8, 512: 128, 2048: 512, 4096: 512}
+NEIGHBOUR = {32: 128, 8: 32, 2: 8, 0.5: 8, 512: 128, 2048: 512, 4096: 512, 8192: 4096}
 MEMBER = {'train.photos': V6.PHOTOS_7, 'train.steps': 20_000, 'train.lr': 1e-4,
           'train.end_lr': 1e-4, 'train.warmup_steps': 100, 'train.eval_every': 500,
           'train.checkpoint_every': 500, 'train.converge_window': 2000,

@@ -30,7 +30,7 @@ else
 fi
 declare -A chain=([128]="$base_cmd")
 manifest_command() { "$py" -c "from rdm import zoo; print(zoo.manifest('$1')['command'])"; }
-for beta in ${BETAS:-32 8 0.5 512 4096}; do
+for beta in ${BETAS:-32 8 0.5 512 4096 8192}; do
   read -r from from_name name workdir next < <("$py" -c "from configs.theta_d_v7 import *
 print(NEIGHBOUR[$beta], name(NEIGHBOUR[$beta]), name($beta), workdir($beta), next_sitting($beta))")
   sittings=$("$py" -c "from configs.theta_d_v7 import SITTINGS; print(*SITTINGS.get($beta, ('',)), sep='\n')")

@@ -21,7 +21,7 @@ def flat(c) -> set:
     ('global', None), ('global_paper', None), ('xiph_beta', None), ('static_camera', None),
     *[('theta_d_v6', f'sitting{i}') for i in range(1, 10)],
     *[('theta_d_v6', f'beta{b}') for b in (8, 32, 512, 2048)],
-    *[('theta_d_v7', f'beta{b:g}') for b in (0.5, 2, 8, 32, 512, 2048, 4096)]])
+    *[('theta_d_v7', f'beta{b:g}') for b in (0.5, 2, 8, 32, 512, 2048, 4096, 8192)]])
 def test_every_config_is_a_locked_set_of_declared_fields(name, part):
   module = importlib.import_module(f'configs.{name}')
   c = module.get_config(part) if part else module.get_config()
