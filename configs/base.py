@@ -56,6 +56,9 @@ def train() -> ml_collections.ConfigDict:
   c.batch_size = 2  # crops per step, over all devices (2×256² = the pixels of 8×128²)
   c.steps = 3000  # total optimizer steps (the schedule spans them)
   c.stop_at = 0  # end this sitting at this step (0: at train.steps); re-run to go on
+  # ...or at the first checkpoint step from this Unix time on (0: none): a sitting that must end
+  # before its machine is given back (an export then ships it; a re-run goes on).
+  c.stop_by = 0
   c.lr = 3e-4  # peak Adam learning rate
   c.end_lr = 1e-5  # learning rate at the last step (cosine decay)
   c.warmup_steps = 100  # linear warm-up from 0 to lr

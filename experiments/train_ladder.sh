@@ -6,6 +6,8 @@
 #   bash experiments/train_ladder.sh            # all of it
 #   BASE=shipped BETAS="4096 0.5" bash experiments/train_ladder.sh  # members from the shipped
 #                                                                     # ladder, in chain order
+#   STOP_BY=$(date -d '+150 min' +%s) ...  # the sitting ends by then (at a checkpoint) and the
+#                                          # member is exported: commit it, the next goes on
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
@@ -31,6 +33,9 @@ fi
 declare -A chain=([128]="$base_cmd")
 manifest_command() { "$py" -c "from rdm import zoo; print(zoo.manifest('$1')['command'])"; }
 for beta in ${BETAS:-32 8 0.5 512 4096 8192}; do
+  if [ -n "${STOP_BY:-}" ] && [ "$(date +%s)" -ge "$STOP_BY" ]; then
+    echo "STOP_BY has passed: β=$beta and the members after it wait for the next sitting"; break
+  fi
   read -r from from_name name workdir next < <("$py" -c "from configs.theta_d_v7 import *
 print(NEIGHBOUR[$beta], name(NEIGHBOUR[$beta]), name($beta), workdir($beta), next_sitting($beta))")
   sittings=$("$py" -c "from configs.theta_d_v7 import SITTINGS; print(*SITTINGS.get($beta, ('',)), sep='\n')")
@@ -44,7 +49,7 @@ print(NEIGHBOUR[$beta], name(NEIGHBOUR[$beta]), name($beta), workdir($beta), nex
   esac
   while IFS= read -r overrides; do
     cmd="$py -m rdm.main --config=configs/theta_d_v7.py:beta$beta --workdir=$workdir"
-    cmd="$cmd${overrides:+ $overrides}"
+    cmd="$cmd${overrides:+ $overrides}${STOP_BY:+ --config.train.stop_by=$STOP_BY}"
     $cmd </dev/null
     chain[$beta]="${chain[$beta]} && $cmd"
   done <<< "$sittings"

@@ -200,17 +200,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if drop_at:
         p_step = parallel_train_step(config, arch, drop_at)
     converged = at_eval and distributed.primary_says(converged_at(curve, done, cfg, drop_at))
-    if done % cfg.checkpoint_every == 0 or done in (cfg.steps, cfg.stop_at) or converged:
+    at_checkpoint = done % cfg.checkpoint_every == 0
+    out_of_time = at_checkpoint and distributed.primary_says(out_of_time_at(cfg, time.time()))
+    if at_checkpoint or done in (cfg.steps, cfg.stop_at) or converged:
       checkpoint.save(mgr, done, trainer.host_state(p_state))
-    if converged:
-      if primary:
-        logging.info('held-out L converged at step %d: %.2f (%.2f at step %d)', done,
-                     curve[done], curve[done - cfg.converge_window], done - cfg.converge_window)
+    if converged and primary:
+      logging.info('held-out L converged at step %d: %.2f (%.2f at step %d)', done,
+                   curve[done], curve[done - cfg.converge_window], done - cfg.converge_window)
+    if out_of_time and primary:
+      logging.info('train.stop_by passed: the sitting ends at step %d', done)
+    if converged or out_of_time:
       break
   mgr.wait_until_finished()
   if final_eval and ev_step != done:
     ev = evaluate_with_ema(arch, trainer.host_state(p_state), eval_images)
   return ev if final_eval else None
+
+
+def out_of_time_at(cfg, now: float) -> bool:
+  """Whether a sitting with train.stop_by ends at this checkpoint."""
+  return bool(cfg.stop_by) and now >= cfg.stop_by
 
 
 def heldout_objective(ev: dict, beta: float) -> float:

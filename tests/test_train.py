@@ -245,6 +245,18 @@ def test_a_sitting_from_a_shipped_member_continues_its_steps_learning_rate_and_c
   assert int(state.step) == 7 and counts == {'ScaleByAdamState': 0, 'ScaleByScheduleState': 7}
 
 
+def test_a_sitting_past_its_stop_by_time_ends_at_its_next_checkpoint_and_a_rerun_goes_on(
+    tmp_path, photo_dirs):
+  fields = {'train.steps': 12, 'train.checkpoint_every': 3, 'train.eval_every': 0}
+  workdir = tmp_path / 'run'
+  train.train_and_evaluate(tiny_global_config(photo_dirs, **fields, **{
+      'train.stop_by': int(time.time())}), str(workdir), final_eval=False)
+  assert checkpoint.manager(workdir / 'checkpoints').all_steps() == [3]
+  train.train_and_evaluate(tiny_global_config(photo_dirs, **fields, **{
+      'train.stop_by': int(time.time()) + 3600}), str(workdir), final_eval=False)
+  assert checkpoint.manager(workdir / 'checkpoints').latest_step() == 12
+
+
 def test_a_convergence_window_needs_evaluations_at_its_ends(tmp_path, photo_dirs):
   config = tiny_global_config(photo_dirs, **{'train.steps': 4, 'train.eval_every': 3,
                                              'train.converge_window': 4})
