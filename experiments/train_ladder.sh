@@ -38,14 +38,14 @@ for beta in ${BETAS:-32 8 0.5 512 4096 8192}; do
   fi
   read -r from from_name name workdir next < <("$py" -c "from configs.theta_d_v7 import *
 print(NEIGHBOUR[$beta], name(NEIGHBOUR[$beta]), name($beta), workdir($beta), next_sitting($beta))")
-  sittings=$("$py" -c "from configs.theta_d_v7 import SITTINGS; print(*SITTINGS.get($beta, ('',)), sep='\n')")
   case $next in
     done) echo "β=$beta: $name is shipped and converged"; continue ;;
     continue)  # shipped at an earlier sitting's end (another machine): one more sitting from it
       chain[$beta]=$(manifest_command "$name")
       sittings="--config.train.init_from=$name" ;;
     start)  # from the neighbour as shipped: this run's commands, else its manifest's
-      chain[$beta]="${chain[$from]:-$(manifest_command "$from_name")}" ;;
+      chain[$beta]="${chain[$from]:-$(manifest_command "$from_name")}"
+      sittings=$("$py" -c "from configs.theta_d_v7 import SITTINGS; print(*SITTINGS.get($beta, ('',)), sep='\n')") ;;
   esac
   while IFS= read -r overrides; do
     cmd="$py -m rdm.main --config=configs/theta_d_v7.py:beta$beta --workdir=$workdir"
