@@ -1,7 +1,7 @@
 """Resumable sweeps of the adaptation job: one JSON line per finished point.
 
     python experiments/sweep.py --out experiments/results/rq1-bikes.jsonl --video bikes \
-        --modes none,encoder,full --betas 8,32,128,512,2048 [--config.adapt.steps=300 ...]
+        --modes none,encoder,full --betas 0.5,8,128,512,4096 [--config.adapt.steps=300 ...]
 
 Each point is (video, mode, β, overrides): --config (default configs/xiph_beta.py) and its
 --config.a.b=v overrides, the same for every point. Points already in --out are skipped, so an
@@ -30,7 +30,7 @@ def define_flags() -> None:
   flags.DEFINE_string('out', None, 'the .jsonl of finished points', required=True)
   flags.DEFINE_string('video', 'bikes', 'a video file or a bundled clip name')
   flags.DEFINE_list('modes', 'none,encoder,full', 'adapt.mode of the points')
-  flags.DEFINE_list('betas', '8,32,128,512,2048', 'loss.beta of the points')
+  flags.DEFINE_list('betas', '0.5,8,128,512,4096', 'loss.beta of the points')
   flags.DEFINE_string('model', 'msh-n64-beta128',
                       'θ_D where no ladder model is shipped for β')
   flags.DEFINE_string('tag', '', 'label stored with each point (e.g. noM)')
