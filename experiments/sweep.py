@@ -5,11 +5,11 @@
 
 Each point is (video, mode, β, overrides): --config (default configs/xiph_beta.py) and its
 --config.a.b=v overrides, the same for every point. Points already in --out are skipped, so an
-interrupted sweep continues where it stopped. The global model for β is msh-n64-beta<β> when
-shipped, else --model. Every rate is from real bytes (the update included), and every stream is
-decoded and compared with the encoder's reconstruction. Finetuning checkpoints live under
---workdirs: an encoder-only point and a full point of the same settings share the encoder phase,
-so whichever runs second starts from the other's checkpoints.
+interrupted sweep continues where it stopped. The global model for β is the shipped
+msh-n<N>-beta<β> (the narrowest), else --model. Every rate is from real bytes (the update
+included), and every stream is decoded and compared with the encoder's reconstruction.
+Finetuning checkpoints live under --workdirs: an encoder-only point and a full point of the same
+settings share the encoder phase, so whichever runs second starts from the other's checkpoints.
 """
 import hashlib
 import json
