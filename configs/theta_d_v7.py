@@ -13,8 +13,7 @@ rate, or at 20 000 steps. Re-running a member resumes it; a converged one trains
 Members in WIDTH are wider than the base (msh-n96-beta0.5): they start from their neighbour
 embedded in the wider model (rdm.widen), which codes as the neighbour does. β=2 is measured, not
 shipped (it is under the 25 % rate step above β=8; WORKSPACE.md), so β=0.5 continues β=8; the
-bottom members are β=4096, continuing β=512 (β=2048 is left to v6's shipped member until a
-converged one replaces it), and β=8192 for carphone's ≤ 0.08 bpp.
+bottom members are β=2048 and 4096, each continuing β=512, and β=8192 for carphone's ≤ 0.08 bpp.
 """
 import importlib
 

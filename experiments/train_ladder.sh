@@ -32,7 +32,7 @@ else
 fi
 declare -A chain=([128]="$base_cmd")
 manifest_command() { "$py" -c "from rdm import zoo; print(zoo.manifest('$1')['command'])"; }
-for beta in ${BETAS:-32 8 0.5 512 4096 8192}; do
+for beta in ${BETAS:-32 8 0.5 512 2048 4096 8192}; do
   if [ -n "${STOP_BY:-}" ] && [ "$(date +%s)" -ge "$STOP_BY" ]; then
     echo "STOP_BY has passed: β=$beta and the members after it wait for the next sitting"; break
   fi
