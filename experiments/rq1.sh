@@ -7,14 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
-betas=${BETAS:-0.5,8,128,512,4096}  # five β across the shipped ladder
+betas=(${BETAS:+--betas "$BETAS"})  # else sweep.py's default: five β across the shipped ladder
 for video in ${VIDEOS:-bikes carphone}; do
   out="experiments/results/rq1-$video${SUFFIX--thetaD7}.jsonl"
   "$py" experiments/sweep.py --out "$out" --video "$video" --modes "${MODES:-encoder,full}" \
-    --betas "$betas"
+    "${betas[@]}"
   if [[ -n ${EQUAL_STEPS:-} ]]; then
     "$py" experiments/sweep.py --out "$out" --video "$video" --modes encoder --tag 400steps \
-      --betas "$betas" --config.adapt.steps=400
+      "${betas[@]}" --config.adapt.steps=400
   fi
   "$py" experiments/report.py "$out" --anchor encoder
   "$py" experiments/rq4.py --candidates "$out"
