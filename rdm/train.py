@@ -119,7 +119,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        final_eval: bool = True) -> dict | None:
   """Train θ_D on photo crops; resumes from workdir's last checkpoint. Returns the final eval, or
   None with final_eval=False (a caller that evaluates θ itself, and eval_every=0, never loads the
-  held-out photos)."""
+  held-out photos) and on processes other than 0."""
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   primary = distributed.is_primary()
@@ -159,9 +159,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   devices = jax.local_device_count()
   images = data.load_photo_folder(cfg.photos, cfg.short_side, cfg.crop)
+  # Process 0 alone evaluates (its decisions reach the others through primary_says).
+  final_eval = final_eval and primary
   eval_images = (center_crops(data.load_photo_folder(cfg.eval_photos, cfg.eval_side,
                                                      cfg.eval_side), cfg.eval_side)
-                 if final_eval or cfg.eval_every else None)
+                 if final_eval or (primary and cfg.eval_every) else None)
   logging.info('%d training photos, %s eval crops, %d devices, %d params', len(images),
                'no' if eval_images is None else len(eval_images), devices,
                model.parameter_count(state.params))

@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 
 import jax
 import numpy as np
@@ -21,18 +22,28 @@ def free_port() -> int:
 
 
 def run_processes(count: int, args: list, timeout: int = 600) -> list:
-  """Start `count` processes of one multi-process job and wait for all of them."""
+  """Start `count` processes of one multi-process job and wait for all of them. Their output goes
+  to files: a pipe nobody reads while waiting on another process would block a chatty process
+  and leave the others waiting for it at jax.distributed's shutdown barrier."""
   address = f'localhost:{free_port()}'
   env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}  # one CPU device each
+  errs = [tempfile.TemporaryFile('w+') for _ in range(count)]
   procs = [subprocess.Popen(
       [sys.executable, *args, f'--coordinator_address={address}', f'--num_processes={count}',
-       f'--process_id={i}'], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-      stderr=subprocess.PIPE, text=True) for i in range(count)]
+       f'--process_id={i}'], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err, text=True)
+      for i, err in enumerate(errs)]
   try:
-    return [(p.wait(timeout=timeout), p.stderr.read()) for p in procs]
+    codes = [p.wait(timeout=timeout) for p in procs]
   finally:
     for p in procs:
       p.kill()
+  return [(code, read_back(err)) for code, err in zip(codes, errs)]
+
+
+def read_back(file) -> str:
+  file.seek(0)
+  with file:
+    return file.read()
 
 
 def train_losses(workdir) -> list:
