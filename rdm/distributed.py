@@ -6,8 +6,10 @@ coordinator. Each process draws the same global batch (crops and noise keys are 
 spans every device of every process, so N processes take the step one process takes on the
 whole batch. Process 0 alone writes logs and outputs; all processes take part in checkpoints.
 """
+from absl import flags
 import jax
 import numpy as np
+import orbax.checkpoint  # noqa: F401  (defines the flag set below)
 
 from rdm import errors
 
@@ -18,6 +20,11 @@ def initialize(coordinator_address: str, num_processes: int, process_id: int) ->
     raise errors.ConfigError(f'process_id must be in [0, {num_processes}), got {process_id}')
   jax.config.update('jax_cpu_collectives_implementation', 'gloo')
   jax.distributed.initialize(coordinator_address, num_processes, process_id)
+  # orbax's barriers through the coordination service (minutes of patience) rather than a
+  # collective: gloo gives a process 30 s to join the first one, and processes reach a checkpoint
+  # barrier far apart when only some find their programs compiled in jax's persistent cache
+  # (process 0 alone writes it).
+  flags.FLAGS.experimental_orbax_use_distributed_barrier = True
 
 
 def is_primary() -> bool:

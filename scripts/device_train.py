@@ -204,9 +204,12 @@ def main(argv):
     fit = int(speed * left * 0.9)  # compilation of the real run comes out of the same budget
     if fit < 2 * config.train.warmup_steps:
       raise SystemExit(f'only {fit} steps fit in the {left:.0f} s left: raise --budget_s')
+    # The speed probe cannot see a slowdown to come: the run also stops at its first checkpoint
+    # past the time its schedule was sized to (train.stop_by), which leaves the reserve whole.
+    log_every = max(1, fit // 40)
     with config.unlocked():
-      config.train.update(steps=fit, checkpoint_every=10 ** 9, eval_every=0,
-                          log_every=max(1, fit // 40))
+      config.train.update(steps=fit, checkpoint_every=4 * log_every, eval_every=0,
+                          log_every=log_every, stop_by=int(time.time() + left))
     say(f'training {fit} steps (cosine over them; {left:.0f} s left for it)')
     workdir = tmp / 'run'
     train.train_and_evaluate(config, str(workdir), final_eval=False)
@@ -218,6 +221,8 @@ def main(argv):
       ev.update({f'ema_{k}': v for k, v in heldout_eval(config, arch, ema).items()})
     lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
   done = lines[-1]['step'] if lines else 0
+  if done < fit:
+    say(f'stopped at step {done} of {fit}: the time sized for the schedule ran out')
   old = (resume / 'metrics.jsonl').read_text().splitlines() if resume else []
   offset = steps_before or 0  # None: what lay behind --init is not recorded
   metrics = [json.loads(l) for l in old] + [{**l, 'step': l['step'] + offset,
