@@ -163,7 +163,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   final_eval = final_eval and primary
   eval_images = (center_crops(data.load_photo_folder(cfg.eval_photos, cfg.eval_side,
                                                      cfg.eval_side), cfg.eval_side)
-                 if final_eval or (primary and cfg.eval_every) else None)
+                 if primary and (final_eval or cfg.eval_every) else None)
   logging.info('%d training photos, %s eval crops, %d devices, %d params', len(images),
                'no' if eval_images is None else len(eval_images), devices,
                model.parameter_count(state.params))
