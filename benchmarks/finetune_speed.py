@@ -6,7 +6,7 @@ process, so the peak resident memory is that mode's alone).
         --config.global_model=<an imported CompressAI model> --config.data.max_frames=1 \
         --config.adapt.batch_size=1 --out zoo-720p.json
 
-By default bikes I-frames, msh-n64-beta128, the main job's settings (whole frames, batch 2; full
+By default bikes I-frames, msh-n64-beta128, the main job's settings (whole frames, 1 a step; full
 mode: the joint phase; latents mode optimises whole frames, 3 of them); any config field by
 --config.a.b=v, and --size resizes the frames. Steps per second from the metric
 lines after the first (compiling) one; pixels per second = steps/s × pixels per step; peak RSS

@@ -17,7 +17,7 @@ import pathlib
 
 import numpy as np
 
-from configs import xiph_beta
+from configs import rq
 from rdm import checkpoint, configuration, data, finetune, losses, model_update, prune, zoo
 
 
@@ -45,7 +45,7 @@ def main():
   p.add_argument('--out', type=pathlib.Path)
   args = p.parse_args()
   model = zoo.ladder_model(args.beta, '')
-  config = configuration.adaptation(xiph_beta.get_config(), args.video, 'full', args.beta, model)
+  config = configuration.adaptation(rq.get_config(), args.video, 'full', args.beta, model)
   theta_d = zoo.load_global_model(model)
   frames = data.read_iframes(args.video, config.data.fps, config.data.max_frames or None)
   template = finetune.joint_vars(theta_d.params, config.adapt.groups)

@@ -28,7 +28,7 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """The command line (defined only when run, so tests may import this module)."""
-  configuration.define_config_flag('xiph_beta.py')
+  configuration.define_config_flag('rq.py')
   flags.DEFINE_string('video', 'bikes', 'a video file or a bundled clip name')
   flags.DEFINE_list('betas', '128', 'β of the points')
   flags.DEFINE_list('steps', '50,100,200,400', 'the steps axis: steps of each phase')

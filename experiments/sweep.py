@@ -3,7 +3,7 @@
     python experiments/sweep.py --out experiments/results/rq1-bikes.jsonl --video bikes \
         --modes none,encoder,full --betas 0.5,8,128,512,4096 [--config.adapt.steps=300 ...]
 
-Each point is (video, mode, β, overrides): --config (default configs/xiph_beta.py) and its
+Each point is (video, mode, β, overrides): --config (default configs/rq.py, the research questions' recipe) and its
 --config.a.b=v overrides, the same for every point. Points already in --out are skipped, so an
 interrupted sweep continues where it stopped. The global model for β is the shipped
 msh-n<N>-beta<β> (the narrowest), else --model. Every rate is from real bytes (the update
@@ -26,7 +26,7 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """The command line (defined only when run, so tests may import this module)."""
-  configuration.define_config_flag('xiph_beta.py')
+  configuration.define_config_flag('rq.py')
   flags.DEFINE_string('out', None, 'the .jsonl of finished points', required=True)
   flags.DEFINE_string('video', 'bikes', 'a video file or a bundled clip name')
   flags.DEFINE_list('modes', 'none,encoder,full', 'adapt.mode of the points')
