@@ -122,9 +122,8 @@ def adapt() -> ml_collections.ConfigDict:
   c.joint_encoder_lr = 0.0  # peak rate of g_a, h_a in the joint phase (0: adapt.lr)
   c.warmup_steps = 50  # linear warm-up of both rates from 0, in each phase
   c.end_lr_factor = 0.1  # cosine decay to this fraction of the peak rates (1: constant)
-  # I-frames (or crops) per step. 1 keeps the main job under 10 min on 2 slow cores: on bikes
-  # at β=128 its coded L_RDM is within 0.2 % of 2 a step's at 59 % of the time (WORKSPACE.md).
-  # The research questions' points were measured at 2 (configs/rq.py).
+  # I-frames (or crops) per step: 1 keeps the main job under 10 min on 2 slow cores at about 2's
+  # coded L_RDM (WORKSPACE.md, the main job); the research questions' recipe is 2 (configs/rq.py).
   c.batch_size = 1
   # 0: whole I-frames, padded as the coder pads them (what is coded, every pixel alike);
   # > 0: tiles of this side that cover the frames, padded as the coder pads them, once each per

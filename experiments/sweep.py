@@ -3,11 +3,11 @@
     python experiments/sweep.py --out experiments/results/rq1-bikes.jsonl --video bikes \
         --modes none,encoder,full --betas 0.5,8,128,512,4096 [--config.adapt.steps=300 ...]
 
-Each point is (video, mode, β, overrides): --config (default configs/rq.py, the research questions' recipe) and its
---config.a.b=v overrides, the same for every point. Points already in --out are skipped, so an
-interrupted sweep continues where it stopped. The global model for β is the shipped
-msh-n<N>-beta<β> (the narrowest), else --model. Every rate is from real bytes (the update
-included), and every stream is decoded and compared with the encoder's reconstruction.
+Each point is (video, mode, β, overrides): --config (default configs/rq.py, the research
+questions' recipe) and its --config.a.b=v overrides, the same for every point. Points already in
+--out are skipped, so an interrupted sweep continues where it stopped. The global model for β is
+the shipped msh-n<N>-beta<β> (the narrowest), else --model. Every rate is from real bytes (the
+update included), and every stream is decoded and compared with the encoder's reconstruction.
 Finetuning checkpoints live under --workdirs: an encoder-only point and a full point of the same
 settings share the encoder phase, so whichever runs second starts from the other's checkpoints.
 """
