@@ -18,7 +18,8 @@ def flat(c) -> set:
 
 
 @pytest.mark.parametrize('name,part', [
-    ('global', None), ('global_paper', None), ('xiph_beta', None), ('rq', None), ('static_camera', None),
+    ('global', None), ('global_paper', None), ('xiph_beta', None), ('rq', None),
+    ('static_camera', None),
     *[('theta_d_v6', f'sitting{i}') for i in range(1, 10)],
     *[('theta_d_v6', f'beta{b}') for b in (8, 32, 512, 2048)],
     *[('theta_d_v7', f'beta{b:g}') for b in (0.5, 2, 8, 32, 512, 2048, 4096, 8192)]])
