@@ -5,11 +5,12 @@ either end of the rates until their held-out L converges.
     BETAS="32 8 0.5" bash experiments/train_ladder.sh  # in chain order, exported one by one
 
 Each member starts from its neighbour's shipped model (the base: msh-n64-beta128), so a fresh
-checkout continues the ladder from what it ships, at a learning rate of 1e-4, keeps a moving
-average of its own and evaluates the held-out photos every 500 steps. Where their L (the better of θ and the average) first moved by
-at most 1 % over 2000 steps, the rate drops to 1e-5 (CompressAI and Ballé et al. lower it on a
-plateau likewise); the member stops once L moved by at most 0.5 % over 2000 steps at the lower
-rate, or at 40 000 steps. Re-running a member resumes it; a converged one trains no further.
+checkout continues the ladder from what it ships, at a learning rate of 1e-4, keeps a moving average
+of its own and evaluates the held-out photos every 500 steps. Where their L (the better of θ and the
+average) first moved by at most 1 % over 2000 steps, the rate drops to 1e-5 (CompressAI and Ballé et
+al. lower it on a plateau likewise); the member stops once L moved by at most 0.5 % over 2000 steps
+at the lower rate, or at 40 000 steps. Re-running a member resumes it; a converged one trains no
+further.
 Members in WIDTH are wider than the base (msh-n96-beta0.5): they start from their neighbour
 embedded in the wider model (rdm.widen), which codes as the neighbour does. β=2 is measured, not
 shipped (it is under the 25 % rate step above β=8; WORKSPACE.md), so β=0.5 continues β=8; the
